@@ -1,0 +1,2 @@
+//! fix-attrs: not written yet.
+fn main() {}

@@ -1,0 +1,2 @@
+//! init: not written yet.
+fn main() {}

@@ -1,0 +1,2 @@
+//! setuidgid: not written yet.
+fn main() {}

@@ -1,0 +1,2 @@
+//! supervise: not written yet.
+fn main() {}

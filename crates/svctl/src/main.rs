@@ -1,0 +1,2 @@
+//! svctl: not written yet.
+fn main() {}

@@ -1,0 +1,2 @@
+//! svlog: not written yet.
+fn main() {}

@@ -1,0 +1,2 @@
+//! with-contenv: not written yet.
+fn main() {}
