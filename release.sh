@@ -23,7 +23,7 @@ cargo build --quiet --release --target "$target" \
   -p custos-init -p custos-supervise -p custos-svctl -p custos-setuidgid \
   -p custos-fix-attrs -p custos-with-contenv -p custos-svlog
 
-bin="target/$target/release"
+bin="${CARGO_TARGET_DIR:-target}/$target/release"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 
@@ -37,14 +37,15 @@ for b in svctl setuidgid fix-attrs with-contenv svlog; do
 done
 find "$stage" -type d -exec chmod 0755 {} +
 
-mkdir -p dist
-tarball="dist/custos-$version-$arch.tar.xz"
+dist="${CUSTOS_DIST_DIR:-dist}"
+mkdir -p "$dist"
+tarball="$dist/custos-$version-$arch.tar.xz"
 # top-level entries only (no "./"), so extracting onto / never touches /'s own mode
 entries=$(cd "$stage" && ls -A)
 # shellcheck disable=SC2086
 tar --owner=0 --group=0 --numeric-owner --sort=name --mtime='@0' \
   -C "$stage" -cJf "$tarball" $entries
-(cd dist && sha256sum "$(basename "$tarball")" > "$(basename "$tarball").sha256")
+(cd "$dist" && sha256sum "$(basename "$tarball")" > "$(basename "$tarball").sha256")
 
 echo "release.sh: $tarball: $(stat -c %s "$tarball") bytes"
 for b in init supervise svctl setuidgid fix-attrs with-contenv svlog; do

@@ -25,9 +25,9 @@ pub fn arch() -> &'static str {
     if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" }
 }
 
-/// The newest release tarball in dist/.
+/// The newest release tarball in dist/ (or in $CUSTOS_DIST_DIR, where release.sh wrote it).
 pub fn tarball() -> PathBuf {
-    let dist = repo_root().join("dist");
+    let dist = std::env::var_os("CUSTOS_DIST_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("dist"));
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dist)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
