@@ -18,6 +18,7 @@ pub mod account;
 pub mod control;
 pub mod envdir;
 pub mod lock;
+pub mod script;
 pub mod servicedir;
 pub mod settings;
 pub mod signal;
