@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod docker;
 pub mod sandbox;
 
 /// The repository's top folder.

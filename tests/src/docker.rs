@@ -1,0 +1,1 @@
+//! Real Docker containers (being written).
