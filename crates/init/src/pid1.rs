@@ -1,0 +1,207 @@
+//! The state of PID 1 across stages 2 and 3, and how each event changes it.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use libcustos::settings::Settings;
+use libcustos::{debug, envdir, info, paths, warn};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::events::{Events, Termination};
+use crate::stage1::Booted;
+use crate::tree::Tree;
+
+pub struct Init {
+    pub settings: Settings,
+    pub events: Events,
+    pub is_pid1: bool,
+    pub cwd: PathBuf,
+    pub tree: Tree,
+    /// CMD's pid (and process group) while it runs.
+    pub cmd: Option<Pid>,
+    pub cmd_result: Option<Termination>,
+    /// Stage 3 was asked for (signal, CMD exit, halt, essential, stage-2 failure).
+    pub stop_requested: bool,
+    pub in_stage3: bool,
+    /// A second TERM or INT in stage 3: skip the remaining grace times.
+    pub hurry: bool,
+    pub halt_code: Option<u8>,
+    pub essential_code: Option<u8>,
+    pub stage2_code: Option<u8>,
+    /// Exits of children someone waits for (scripts, fix-attrs), by pid.
+    pub finished: HashMap<Pid, Termination>,
+    /// Pids someone waits for.
+    pub waited: Vec<Pid>,
+    control_leftover: Option<u8>,
+}
+
+impl Init {
+    pub fn new(b: Booted) -> Init {
+        Init {
+            settings: b.settings,
+            events: b.events,
+            is_pid1: b.is_pid1,
+            cwd: b.cwd,
+            tree: Tree::empty(),
+            cmd: None,
+            cmd_result: None,
+            stop_requested: false,
+            in_stage3: false,
+            hurry: false,
+            halt_code: None,
+            essential_code: None,
+            stage2_code: None,
+            finished: HashMap::new(),
+            waited: Vec::new(),
+            control_leftover: None,
+        }
+    }
+
+    /// Waits for the next events, at most until `deadline`, and handles them.
+    pub fn pump(&mut self, deadline: Option<Instant>) {
+        let respawn = self.tree.respawn_due(self.in_stage3);
+        let deadline = match (deadline, respawn) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let batch = self.events.pump(deadline);
+        for sig in batch.signals {
+            self.on_signal(sig);
+        }
+        for (pid, how) in batch.exits {
+            self.on_exit(pid, how);
+        }
+        if !batch.control.is_empty() {
+            self.on_control(batch.control);
+        }
+        if batch.status_changed {
+            self.tree.refresh();
+            if !self.in_stage3 && !self.stop_requested {
+                self.tree.release_held();
+            }
+        }
+    }
+
+    fn on_signal(&mut self, sig: Signal) {
+        let stopping = matches!(sig, Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP | Signal::SIGQUIT);
+        if stopping {
+            if let Some(cmd) = self.cmd.filter(|_| self.settings.cmd_receive_signals && !self.in_stage3) {
+                debug!("forwarding SIG{} to CMD", libcustos::signal::name(sig));
+                signal_group(cmd, sig);
+            } else if self.in_stage3 {
+                if matches!(sig, Signal::SIGTERM | Signal::SIGINT) && !self.hurry {
+                    warn!("SIG{} again: skipping the remaining grace times", libcustos::signal::name(sig));
+                    self.hurry = true;
+                }
+            } else if !self.stop_requested {
+                info!("SIG{} received: stopping", libcustos::signal::name(sig));
+                self.stop_requested = true;
+            }
+            return;
+        }
+        if let Some(cmd) = self.cmd {
+            debug!("forwarding SIG{} to CMD", libcustos::signal::name(sig));
+            signal_group(cmd, sig);
+        }
+    }
+
+    fn on_exit(&mut self, pid: Pid, how: Termination) {
+        if self.cmd == Some(pid) {
+            info!("CMD {}", how.describe());
+            self.cmd = None;
+            self.cmd_result = Some(how);
+            self.stop_requested = true;
+        } else if self.tree.reaped(pid, how, self.in_stage3) {
+        } else if self.waited.contains(&pid) {
+            self.waited.retain(|p| *p != pid);
+            self.finished.insert(pid, how);
+        }
+        // anything else was an orphan: reaped, nothing more to do
+    }
+
+    fn on_control(&mut self, mut bytes: Vec<u8>) {
+        if let Some(b) = self.control_leftover.take() {
+            bytes.insert(0, b);
+        }
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'h' | b'e' => {
+                    let Some(&code) = bytes.get(i + 1) else {
+                        self.control_leftover = Some(bytes[i]);
+                        return;
+                    };
+                    if bytes[i] == b'h' {
+                        info!("halt requested with exit code {code}");
+                        self.halt_code = Some(code);
+                    } else {
+                        info!("an essential service ended: stopping with exit code {code}");
+                        self.essential_code.get_or_insert(code);
+                    }
+                    self.stop_requested = true;
+                    i += 2;
+                }
+                b'H' => {
+                    info!("halt requested");
+                    self.stop_requested = true;
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+        }
+    }
+
+    /// Waits until `pid` (which must be in `waited`) exits or `deadline` passes.
+    pub fn wait_for(&mut self, pid: Pid, deadline: Option<Instant>) -> Option<Termination> {
+        loop {
+            if let Some(t) = self.finished.remove(&pid) {
+                return Some(t);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            self.pump(deadline);
+        }
+    }
+
+    /// The environment children get: the container environment as it now stands in
+    /// container_environment/ (a cont-init script may have changed it), or with
+    /// CUSTOS_KEEP_ENV=0 (`full` false) just its PATH.
+    pub fn child_env(&self, full: bool) -> Vec<(OsString, OsString)> {
+        let vars = envdir::read_all(Path::new(paths::CONTAINER_ENV)).unwrap_or_else(|e| {
+            warn!("{e}: using init's own environment");
+            std::env::vars_os().collect()
+        });
+        if full {
+            return vars;
+        }
+        let path = vars
+            .into_iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| crate::DEFAULT_PATH.into());
+        vec![("PATH".into(), path)]
+    }
+
+    /// The container's exit code: halt's, else CMD's, else an essential service's, else a
+    /// stage-2 failure's, else 0.
+    pub fn exit_code(&self) -> u8 {
+        self.halt_code
+            .or(self.cmd_result.map(Termination::code))
+            .or(self.essential_code)
+            .or(self.stage2_code)
+            .unwrap_or(0)
+    }
+}
+
+/// Signals a process group (led by `leader`); a group already gone is not an error.
+pub fn signal_group(leader: Pid, sig: Signal) {
+    if let Err(e) = kill(Pid::from_raw(-leader.as_raw()), sig) {
+        if e != nix::errno::Errno::ESRCH {
+            warn!("unable to send SIG{} to process group {leader}: {}", libcustos::signal::name(sig), e.desc());
+        }
+    }
+}
