@@ -36,10 +36,15 @@ pub fn verbosity() -> u8 {
 }
 
 /// Messages from now on go through a non-blocking descriptor of their own (see module doc).
-/// Without /proc, stays on the blocking fd 2.
+/// Only pipes and terminals can block; a regular file stays on fd 2 (a new open of it would
+/// start at offset 0 and overwrite it). Without /proc, stays on the blocking fd 2.
 pub fn use_nonblocking_stderr() {
     use nix::fcntl::{open, OFlag};
-    use nix::sys::stat::Mode;
+    use nix::sys::stat::{fstat, Mode, SFlag};
+    let kind = fstat(2).map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT);
+    if !matches!(kind, Ok(k) if k == SFlag::S_IFIFO || k == SFlag::S_IFCHR) {
+        return;
+    }
     let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
     if let Ok(fd) = open("/proc/self/fd/2", flags, Mode::empty()) {
         STDERR_FD.store(fd, Ordering::Relaxed);
