@@ -27,7 +27,7 @@ for peer in tini dumb-init catatonit; do
 done
 
 ns() { # ns INIT ARGS...: run INIT as PID 1 of fresh namespaces in the root
-  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin unshare --pid --fork --mount --kill-child --mount-proc="$root/proc" -- /bin/sh -c \
+  exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin unshare --pid --fork --mount --kill-child --mount-proc="$root/proc" -- /bin/sh -c \
     'r=$1; shift; mount -t tmpfs tmpfs "$r/run" && exec chroot "$r" "$@"' sh "$root" "$@"
 }
 now() { date +%s%N; }
