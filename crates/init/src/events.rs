@@ -36,7 +36,9 @@ impl Termination {
     pub fn describe(self) -> String {
         match self {
             Termination::Exited(c) => format!("exited {c}"),
-            Termination::Signaled(s) => format!("killed by SIG{}", libcustos::signal::name_of_number(s)),
+            Termination::Signaled(s) => {
+                format!("killed by SIG{}", libcustos::signal::name_of_number(s))
+            }
         }
     }
 }
@@ -97,23 +99,35 @@ impl Events {
     /// Installs the signal handlers (before any child exists) and the self-pipe.
     pub fn new() -> Result<Events, libcustos::error::Error> {
         use libcustos::error::Error;
-        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
-            .map_err(|e| Error::sys("create the signal pipe", e))?;
+        let (r, w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .map_err(|e| Error::sys("create the signal pipe", e))?;
         SELF_PIPE_WRITE.store(w.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
         // the write end lives as long as the process
         std::mem::forget(w);
         for sig in CAUGHT {
             let n = sig as i32;
             // SAFETY: the action only calls write(2), which is async-signal-safe.
-            unsafe { signal_hook::low_level::register(n, move || write_signal_byte(n)) }
-                .map_err(|e| Error::io(format_args!("catch SIG{}", libcustos::signal::name(sig)), &e))?;
+            unsafe { signal_hook::low_level::register(n, move || write_signal_byte(n)) }.map_err(
+                |e| {
+                    Error::io(
+                        format_args!("catch SIG{}", libcustos::signal::name(sig)),
+                        &e,
+                    )
+                },
+            )?;
         }
         // a background write or read on the terminal must never stop PID 1
         for sig in [Signal::SIGTTIN, Signal::SIGTTOU] {
             // SAFETY: SIG_IGN has no handler code.
             let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) };
         }
-        Ok(Events { pipe_read: r, control: None, inotify: None, watches: HashMap::new() })
+        Ok(Events {
+            pipe_read: r,
+            control: None,
+            inotify: None,
+            watches: HashMap::new(),
+        })
     }
 
     pub fn set_control(&mut self, fifo: File) {
@@ -135,7 +149,10 @@ impl Events {
             }
         }
         if let Some(i) = &self.inotify {
-            match i.add_watch(supervise_dir, AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE) {
+            match i.add_watch(
+                supervise_dir,
+                AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
+            ) {
                 Ok(_) => {
                     self.watches.insert(supervise_dir.to_path_buf(), ());
                 }
@@ -222,7 +239,9 @@ pub fn reap_all(out: &mut Vec<(Pid, Termination)>) {
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) => out.push((pid, Termination::Exited(code))),
-            Ok(WaitStatus::Signaled(pid, sig, _)) => out.push((pid, Termination::Signaled(sig as i32))),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                out.push((pid, Termination::Signaled(sig as i32)))
+            }
             Ok(WaitStatus::StillAlive) => return,
             Ok(_) => continue,
             Err(Errno::EINTR) => continue,

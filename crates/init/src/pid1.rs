@@ -86,14 +86,23 @@ impl Init {
     }
 
     fn on_signal(&mut self, sig: Signal) {
-        let stopping = matches!(sig, Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP | Signal::SIGQUIT);
+        let stopping = matches!(
+            sig,
+            Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP | Signal::SIGQUIT
+        );
         if stopping {
-            if let Some(cmd) = self.cmd.filter(|_| self.settings.cmd_receive_signals && !self.in_stage3) {
+            if let Some(cmd) = self
+                .cmd
+                .filter(|_| self.settings.cmd_receive_signals && !self.in_stage3)
+            {
                 debug!("forwarding SIG{} to CMD", libcustos::signal::name(sig));
                 signal_group(cmd, sig);
             } else if self.in_stage3 {
                 if matches!(sig, Signal::SIGTERM | Signal::SIGINT) && !self.hurry {
-                    warn!("SIG{} again: skipping the remaining grace times", libcustos::signal::name(sig));
+                    warn!(
+                        "SIG{} again: skipping the remaining grace times",
+                        libcustos::signal::name(sig)
+                    );
                     self.hurry = true;
                 }
             } else if !self.stop_requested {
@@ -201,7 +210,11 @@ impl Init {
 pub fn signal_group(leader: Pid, sig: Signal) {
     if let Err(e) = kill(Pid::from_raw(-leader.as_raw()), sig) {
         if e != nix::errno::Errno::ESRCH {
-            warn!("unable to send SIG{} to process group {leader}: {}", libcustos::signal::name(sig), e.desc());
+            warn!(
+                "unable to send SIG{} to process group {leader}: {}",
+                libcustos::signal::name(sig),
+                e.desc()
+            );
         }
     }
 }

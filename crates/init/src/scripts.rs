@@ -14,7 +14,9 @@ use crate::spawn::{self, Group, Spec};
 
 /// The scripts of `dir`, sorted; names beginning with `.` and folders are skipped.
 pub fn list(dir: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut files: Vec<PathBuf> = rd
         .flatten()
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
@@ -42,7 +44,11 @@ pub fn run_one(init: &mut Init, path: &Path, limit: Option<Duration>) -> Outcome
         Err(e) => return Outcome::NotStarted(e.message),
     };
     if plan.via_interpreter {
-        warn!("{} is not executable: running it through {} (chmod +x it)", path.display(), plan.program.display());
+        warn!(
+            "{} is not executable: running it through {} (chmod +x it)",
+            path.display(),
+            plan.program.display()
+        );
     }
     info!("running {}", path.display());
     let mut spec = Spec::new(&plan.program);
@@ -53,7 +59,13 @@ pub fn run_one(init: &mut Init, path: &Path, limit: Option<Duration>) -> Outcome
     spec.group = Group::Own;
     let pid = match spawn::spawn(&spec) {
         Ok(pid) => pid,
-        Err(e) => return Outcome::NotStarted(format!("unable to run {}: {}", path.display(), errno_of(&e).desc())),
+        Err(e) => {
+            return Outcome::NotStarted(format!(
+                "unable to run {}: {}",
+                path.display(),
+                errno_of(&e).desc()
+            ))
+        }
     };
     init.waited.push(pid);
     let mut deadline = limit.map(|l| Instant::now() + l);
@@ -71,7 +83,10 @@ pub fn run_one(init: &mut Init, path: &Path, limit: Option<Duration>) -> Outcome
             deadline = Some(deadline.map_or(grace, |d| d.min(grace)));
         }
         if deadline.is_some_and(|d| Instant::now() >= d) || (init.hurry && init.in_stage3) {
-            warn!("{}: still running at its time limit: killing it", path.display());
+            warn!(
+                "{}: still running at its time limit: killing it",
+                path.display()
+            );
             signal_group(pid, Signal::SIGKILL);
             let _ = init.wait_for(pid, Some(Instant::now() + Duration::from_secs(5)));
             return Outcome::TimedOut;

@@ -50,7 +50,9 @@ impl Spec {
 /// Forks and execs; returns the child's pid, or the exec's error.
 pub fn spawn(spec: &Spec) -> std::io::Result<Pid> {
     let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args).env_clear().envs(spec.env.iter().map(|(k, v)| (k, v)));
+    cmd.args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)));
     if let Some(dir) = &spec.cwd {
         cmd.current_dir(dir);
     }

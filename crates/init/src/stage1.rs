@@ -29,7 +29,9 @@ pub fn run() -> Result<Booted, u8> {
             for e in &errors {
                 fatal!("{e}");
             }
-            fatal!("invalid settings: nothing was started (the accepted values are in docs/init.md)");
+            fatal!(
+                "invalid settings: nothing was started (the accepted values are in docs/init.md)"
+            );
             return Err(libcustos::exit::USAGE);
         }
     };
@@ -54,7 +56,10 @@ pub fn run() -> Result<Booted, u8> {
                 Errno::last().desc()
             );
         } else {
-            info!("not PID 1 (pid {}): running as a child subreaper", std::process::id());
+            info!(
+                "not PID 1 (pid {}): running as a child subreaper",
+                std::process::id()
+            );
         }
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
@@ -72,10 +77,19 @@ pub fn run() -> Result<Booted, u8> {
         e.code
     })?;
     for name in skipped {
-        warn!("environment variable {:?} cannot be saved in {} (its name is not a file name)", name, paths::CONTAINER_ENV);
+        warn!(
+            "environment variable {:?} cannot be saved in {} (its name is not a file name)",
+            name,
+            paths::CONTAINER_ENV
+        );
     }
     info!("stage 1 done");
-    Ok(Booted { settings, events, is_pid1, cwd })
+    Ok(Booted {
+        settings,
+        events,
+        is_pid1,
+        cwd,
+    })
 }
 
 /// Creates /run/custos (clearing what a previous run left) and /run/service, and the
@@ -88,7 +102,8 @@ fn prepare_run() -> Result<(), Error> {
     let env_dir = Path::new(paths::CONTAINER_ENV);
     clear_dir(Path::new(paths::RUN_DIR))?;
     clear_dir(Path::new(paths::SCAN_DIR))?;
-    std::fs::create_dir(env_dir).map_err(|e| Error::io(format_args!("create {}", env_dir.display()), &e))?;
+    std::fs::create_dir(env_dir)
+        .map_err(|e| Error::io(format_args!("create {}", env_dir.display()), &e))?;
     let compat = Path::new(paths::S6_COMPAT_DIR);
     let link = Path::new(paths::S6_COMPAT_ENV);
     // for scripts written for s6-overlay: best effort, never a reason to stop
@@ -97,7 +112,11 @@ fn prepare_run() -> Result<(), Error> {
             let _ = std::fs::remove_file(link);
             let _ = std::fs::remove_dir_all(link);
             if let Err(e) = std::os::unix::fs::symlink(env_dir, link) {
-                warn!("unable to create {}: {}", link.display(), libcustos::error::errno_of(&e).desc());
+                warn!(
+                    "unable to create {}: {}",
+                    link.display(),
+                    libcustos::error::errno_of(&e).desc()
+                );
             }
         }
         Err(e) => warn!("{e}"),
@@ -131,9 +150,13 @@ fn owned_dir(dir: &Path, uid: u32) -> Result<(), Error> {
             });
         }
     }
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::io(format_args!("stat {}", dir.display()), &e))?;
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| Error::io(format_args!("stat {}", dir.display()), &e))?;
     if !meta.is_dir() {
-        return Err(Error::invalid(format!("{}: exists and is not a folder (remove it)", dir.display())));
+        return Err(Error::invalid(format!(
+            "{}: exists and is not a folder (remove it)",
+            dir.display()
+        )));
     }
     if meta.uid() != uid {
         return Err(Error::invalid(format!(
@@ -148,7 +171,8 @@ fn owned_dir(dir: &Path, uid: u32) -> Result<(), Error> {
 
 /// Removes everything inside `dir` (what a previous run of the same container left).
 fn clear_dir(dir: &Path) -> Result<(), Error> {
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(format_args!("read {}", dir.display()), &e))?;
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format_args!("read {}", dir.display()), &e))?;
     for entry in rd.flatten() {
         let p = entry.path();
         let r = match entry.file_type() {
@@ -156,7 +180,10 @@ fn clear_dir(dir: &Path) -> Result<(), Error> {
             _ => std::fs::remove_file(&p),
         };
         if let Err(e) = r {
-            return Err(Error::io(format_args!("remove the stale {}", p.display()), &e));
+            return Err(Error::io(
+                format_args!("remove the stale {}", p.display()),
+                &e,
+            ));
         }
     }
     Ok(())

@@ -56,7 +56,10 @@ fn outcome_failure(path: &Path, outcome: Outcome) -> Option<(String, u8)> {
         Outcome::Ended(Termination::Exited(0)) => None,
         Outcome::Ended(t) => Some((format!("{} {}", path.display(), t.describe()), t.code())),
         Outcome::NotStarted(why) => Some((why, libcustos::exit::SYSTEM)),
-        Outcome::TimedOut => Some((format!("{} was killed", path.display()), libcustos::exit::signaled(9))),
+        Outcome::TimedOut => Some((
+            format!("{} was killed", path.display()),
+            libcustos::exit::signaled(9),
+        )),
     }
 }
 
@@ -68,7 +71,15 @@ fn fix_attrs(init: &mut Init) -> bool {
     }
     let bin = Path::new(paths::FIX_ATTRS_BIN);
     if !bin.exists() {
-        return failed(init, &format!("{} is not empty but {} is missing", paths::FIX_ATTRS_DIR, bin.display()), 111);
+        return failed(
+            init,
+            &format!(
+                "{} is not empty but {} is missing",
+                paths::FIX_ATTRS_DIR,
+                bin.display()
+            ),
+            111,
+        );
     }
     let outcome = scripts::run_one(init, bin, None);
     match outcome_failure(bin, outcome) {
@@ -103,8 +114,14 @@ fn services(init: &mut Init) -> bool {
         verbosity: init.settings.verbosity,
         keep_env: init.settings.keep_env,
         log_prefix: init.settings.log_prefix,
+        logging: init.settings.logging,
+        logging_script: init.settings.logging_script.clone(),
     };
-    match Tree::load(Path::new(paths::SERVICES_SRC), Path::new(paths::SCAN_DIR), &opts) {
+    match Tree::load(
+        Path::new(paths::SERVICES_SRC),
+        Path::new(paths::SCAN_DIR),
+        &opts,
+    ) {
         Ok(tree) => {
             init.tree = tree;
             let dirs: Vec<_> = init.tree.supervised_dirs().collect();
@@ -134,7 +151,10 @@ fn wait_for_services(init: &mut Init) {
     if !init.settings.cmd_wait_for_services {
         return;
     }
-    let deadline = init.settings.cmd_wait_for_services_maxtime.map(|d| Instant::now() + d);
+    let deadline = init
+        .settings
+        .cmd_wait_for_services_maxtime
+        .map(|d| Instant::now() + d);
     init.tree.refresh();
     init.tree.release_held();
     loop {
@@ -162,7 +182,16 @@ fn start_cmd(init: &mut Init, cmd: Vec<OsString>) {
     spec.args = words;
     spec.env = init.child_env(true);
     spec.cwd = Some(init.cwd.clone());
-    spec.group = if nix::unistd::isatty(0).unwrap_or(false) { Group::Foreground } else { Group::Own };
+    if let (2, Some(w)) = (init.settings.logging, &init.tree.catchall_write) {
+        use std::os::fd::AsRawFd;
+        spec.fds.push((w.as_raw_fd(), 1));
+        spec.fds.push((w.as_raw_fd(), 2));
+    }
+    spec.group = if nix::unistd::isatty(0).unwrap_or(false) {
+        Group::Foreground
+    } else {
+        Group::Own
+    };
     match spawn::spawn(&spec) {
         Ok(pid) => {
             info!("CMD started: {} (pid {pid})", program.to_string_lossy());
@@ -171,7 +200,11 @@ fn start_cmd(init: &mut Init, cmd: Vec<OsString>) {
         Err(e) => {
             let errno = errno_of(&e);
             let code = libcustos::exit::exec_failure(errno);
-            fatal!("unable to run CMD {}: {}", program.to_string_lossy(), errno.desc());
+            fatal!(
+                "unable to run CMD {}: {}",
+                program.to_string_lossy(),
+                errno.desc()
+            );
             init.cmd_result = Some(Termination::Exited(code as i32));
             init.stop_requested = true;
         }

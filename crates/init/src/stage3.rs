@@ -26,7 +26,10 @@ pub fn run(init: &mut Init) -> u8 {
     info!("exiting with code {code}");
     if libcustos::msg::dropped() > 0 {
         // best effort: stderr was full, this line may be dropped too
-        warn!("{} messages were dropped because stderr was not read", libcustos::msg::dropped());
+        warn!(
+            "{} messages were dropped because stderr was not read",
+            libcustos::msg::dropped()
+        );
     }
     code
 }
@@ -62,7 +65,8 @@ fn stop_services(init: &mut Init) {
     }
     let deadline = Instant::now() + init.settings.services_gracetime;
     loop {
-        init.tree.advance_stop();
+        let cmd_gone = init.cmd.is_none();
+        init.tree.advance_stop(cmd_gone);
         if init.tree.all_gone() {
             return;
         }
@@ -71,9 +75,17 @@ fn stop_services(init: &mut Init) {
         }
         init.pump(Some(deadline));
     }
-    let left: Vec<String> =
-        init.tree.services.iter().filter(|s| !s.gone && s.supervise.is_some()).map(|s| s.name.clone()).collect();
-    warn!("services still up after CUSTOS_SERVICES_GRACETIME: {}", left.join(", "));
+    let left: Vec<String> = init
+        .tree
+        .services
+        .iter()
+        .filter(|s| !s.gone && s.supervise.is_some())
+        .map(|s| s.name.clone())
+        .collect();
+    warn!(
+        "services still up after CUSTOS_SERVICES_GRACETIME: {}",
+        left.join(", ")
+    );
     init.tree.force_down();
 }
 
@@ -85,7 +97,9 @@ fn cont_finish(init: &mut Init) {
             continue;
         }
         match scripts::run_one(init, &path, Some(init.settings.kill_finish_maxtime)) {
-            scripts::Outcome::Ended(t) if t.code() != 0 => warn!("{} {}", path.display(), t.describe()),
+            scripts::Outcome::Ended(t) if t.code() != 0 => {
+                warn!("{} {}", path.display(), t.describe())
+            }
             scripts::Outcome::NotStarted(why) => warn!("{why}"),
             _ => {}
         }
@@ -116,7 +130,14 @@ fn end_everything(init: &mut Init) {
 fn has_children() -> bool {
     // SAFETY: waitid with WNOWAIT only peeks; info is a plain struct we own.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+    let r = unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
     !(r == -1 && Errno::last() == Errno::ECHILD)
 }
 
@@ -137,8 +158,12 @@ fn descendants(root: i32) -> Vec<i32> {
     let mut parent_of = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/proc") {
         for e in rd.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
             let ppid = stat
                 .rfind(')')
                 .and_then(|i| stat[i + 1..].split_whitespace().nth(1))

@@ -45,10 +45,17 @@ pub struct Service {
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
     prefix: Option<(OwnedFd, OwnedFd)>,
+    /// The catch-all logger (CUSTOS_LOGGING): stops after everything else.
+    pub is_catchall: bool,
+    /// Arguments for run (the catch-all logger only).
+    run_args: Vec<OsString>,
 }
 
 pub struct Tree {
     pub services: Vec<Service>,
+    /// The write end of the catch-all logger's pipe: the stdout and stderr of every supervise
+    /// (and so of every service without a logger of its own), and of CMD with CUSTOS_LOGGING=2.
+    pub catchall_write: Option<OwnedFd>,
     verbosity: u8,
     clean_env: bool,
 }
@@ -58,11 +65,22 @@ pub struct TreeOptions {
     pub verbosity: u8,
     pub keep_env: bool,
     pub log_prefix: bool,
+    /// CUSTOS_LOGGING: 1 or 2 add the catch-all logger.
+    pub logging: u8,
+    pub logging_script: Vec<String>,
 }
+
+/// The name of the catch-all logger's service (CUSTOS_LOGGING 1 and 2).
+pub const CATCHALL: &str = "custos-uncaught-logs";
 
 impl Tree {
     pub fn empty() -> Tree {
-        Tree { services: Vec::new(), verbosity: 1, clean_env: false }
+        Tree {
+            services: Vec::new(),
+            catchall_write: None,
+            verbosity: 1,
+            clean_env: false,
+        }
     }
 
     /// Reads /etc/services.d, checks every folder and the dependency graph, and prepares
@@ -93,6 +111,11 @@ impl Tree {
                 Err(e) => errors.push(e),
             }
         }
+        if opts.logging > 0 && names.iter().any(|n| n == CATCHALL) {
+            errors.push(Error::invalid(format!(
+                "service {CATCHALL}: the name is taken by the catch-all logger of CUSTOS_LOGGING (rename the service)"
+            )));
+        }
         let known: BTreeSet<&str> = names.iter().map(String::as_str).collect();
         for (def, _) in &defs {
             for dep in &def.dependencies {
@@ -107,13 +130,21 @@ impl Tree {
         }
         if errors.is_empty() {
             if let Some(cycle) = find_cycle(&defs.iter().map(|(d, _)| d).collect::<Vec<_>>()) {
-                errors.push(Error::invalid(format!("dependency cycle: {}", cycle.join(" -> "))));
+                errors.push(Error::invalid(format!(
+                    "dependency cycle: {}",
+                    cycle.join(" -> ")
+                )));
             }
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mut tree = Tree { services: Vec::new(), verbosity: opts.verbosity, clean_env: !opts.keep_env };
+        let mut tree = Tree {
+            services: Vec::new(),
+            catchall_write: None,
+            verbosity: opts.verbosity,
+            clean_env: !opts.keep_env,
+        };
         for (def, log) in defs {
             let live = scan.join(&def.name);
             if let Err(e) = prepare_live_dir(&def.dir, &live) {
@@ -121,23 +152,107 @@ impl Tree {
             }
             let held = !def.dependencies.is_empty();
             let index = tree.services.len();
-            tree.services.push(Service::new(def.name.clone(), live.clone(), def, None, held));
+            tree.services.push(Service::new(
+                def.name.clone(),
+                live.clone(),
+                def,
+                None,
+                held,
+            ));
             if let Some(log) = log {
                 let live_log = live.join(paths::LOG);
                 if let Err(e) = prepare_live_dir(&log.dir, &live_log) {
                     return Err(vec![e]);
                 }
-                tree.services.push(Service::new(log.name.clone(), live_log, log, Some(index), false));
+                tree.services.push(Service::new(
+                    log.name.clone(),
+                    live_log,
+                    log,
+                    Some(index),
+                    false,
+                ));
             }
         }
         if let Err(e) = tree.make_pipes(opts.log_prefix) {
             return Err(vec![e]);
         }
+        if opts.logging > 0 {
+            tree.add_catchall(scan, opts).map_err(|e| vec![e])?;
+        }
         Ok(tree)
     }
 
+    /// The catch-all logger: svlog with CUSTOS_LOGGING_SCRIPT into UNCAUGHT_LOGS, run as
+    /// nobody (65534:65534 where there is no such account) when init is root.
+    fn add_catchall(&mut self, scan: &Path, opts: &TreeOptions) -> Result<(), Error> {
+        let live = scan.join(CATCHALL);
+        let mkdir = |p: &Path| match std::fs::create_dir(p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::io(format_args!("create {}", p.display()), &e)),
+        };
+        mkdir(&live)?;
+        mkdir(&live.join(paths::SUPERVISE))?;
+        let logs = Path::new(paths::UNCAUGHT_LOGS);
+        if let Err(e) = std::fs::create_dir_all(logs) {
+            warn!(
+                "unable to create {}: {} (the catch-all logger will retry)",
+                logs.display(),
+                libcustos::error::errno_of(&e).desc()
+            );
+        }
+        let root = nix::unistd::geteuid().is_root();
+        let (account, uid, gid) = nobody();
+        let mut run_args: Vec<OsString> = Vec::new();
+        let program = if root {
+            if let Err(e) = nix::unistd::chown(logs, Some(uid.into()), Some(gid.into())) {
+                warn!(
+                    "unable to give {} to {account}: {}",
+                    logs.display(),
+                    e.desc()
+                );
+            }
+            run_args.push(account.into());
+            run_args.push(paths::SVLOG_BIN.into());
+            "/usr/bin/setuidgid"
+        } else {
+            paths::SVLOG_BIN
+        };
+        run_args.extend(opts.logging_script.iter().map(OsString::from));
+        run_args.push(logs.as_os_str().to_owned());
+        let run = live.join(paths::RUN);
+        let _ = std::fs::remove_file(&run);
+        std::os::unix::fs::symlink(program, &run)
+            .map_err(|e| Error::io(format_args!("create the symlink {}", run.display()), &e))?;
+        let def = ServiceDef {
+            name: CATCHALL.to_string(),
+            dir: live.clone(),
+            down: false,
+            has_finish: false,
+            notification_fd: None,
+            timeout_finish: servicedir::DEFAULT_TIMEOUT_FINISH,
+            timeout_kill: None,
+            down_signal: nix::sys::signal::Signal::SIGTERM,
+            has_log: false,
+            dependencies: Vec::new(),
+            essential: false,
+        };
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::sys("create a pipe", e))?;
+        let mut s = Service::new(CATCHALL.to_string(), live, def, None, false);
+        s.stdin = Some(r);
+        s.run_args = run_args;
+        s.is_catchall = true;
+        self.services.push(s);
+        self.catchall_write = Some(w);
+        Ok(())
+    }
+
     fn make_pipes(&mut self, log_prefix: bool) -> Result<(), Error> {
-        let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("create a pipe", e));
+        let pipe = || {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| Error::sys("create a pipe", e))
+        };
         for i in 0..self.services.len() {
             if let Some(owner) = self.services[i].logger_of {
                 let (r, w) = pipe()?;
@@ -177,7 +292,12 @@ impl Tree {
         // a respawned supervise keeps a service the user had brought down, down
         let hold = (s.held && !s.up_sent) || s.status.is_some_and(|st| !st.wanted_up);
         let mut spec = Spec::new(paths::SUPERVISE_BIN);
-        spec.args = vec!["--name".into(), s.name.clone().into(), "--verbosity".into(), self.verbosity.to_string().into()];
+        spec.args = vec![
+            "--name".into(),
+            s.name.clone().into(),
+            "--verbosity".into(),
+            self.verbosity.to_string().into(),
+        ];
         if hold {
             spec.args.push("--hold".into());
         }
@@ -200,7 +320,17 @@ impl Tree {
             spec.fds.push((r_out.as_raw_fd(), next_fd));
             spec.fds.push((r_err.as_raw_fd(), next_fd + 1));
             spec.args.push("--prefix-fds".into());
-            spec.args.push(format!("{},{}", next_fd, next_fd + 1).into());
+            spec.args
+                .push(format!("{},{}", next_fd, next_fd + 1).into());
+        }
+        for a in &s.run_args {
+            spec.args.push("--run-arg".into());
+            spec.args.push(a.clone());
+        }
+        if let (Some(w), false) = (&self.catchall_write, s.is_catchall) {
+            // supervise's own stdout and stderr, and so its service's where no logger has them
+            spec.fds.push((w.as_raw_fd(), 1));
+            spec.fds.push((w.as_raw_fd(), 2));
         }
         spec.args.push(s.live.clone().into_os_string());
         spec.env = vec![(OsString::from("PATH"), OsString::from(crate::DEFAULT_PATH))];
@@ -216,7 +346,10 @@ impl Tree {
                 }
             }
             Err(e) => {
-                warn!("unable to start supervise for {name}: {}", libcustos::error::errno_of(&e).desc())
+                warn!(
+                    "unable to start supervise for {name}: {}",
+                    libcustos::error::errno_of(&e).desc()
+                )
             }
         }
     }
@@ -231,7 +364,9 @@ impl Tree {
     }
 
     fn is_ready(&self, name: &str) -> bool {
-        self.services.iter().any(|s| s.name == name && s.status.is_some_and(|st| st.is_ready()))
+        self.services
+            .iter()
+            .any(|s| s.name == name && s.status.is_some_and(|st| st.is_ready()))
     }
 
     /// Tells every held service whose dependencies are all ready to go up.
@@ -264,14 +399,20 @@ impl Tree {
     /// A reaped pid: if it was a supervise, note it (and start a new one outside stage 3).
     /// Returns true when the pid was ours.
     pub fn reaped(&mut self, pid: Pid, how: Termination, stage3: bool) -> bool {
-        let Some(i) = self.services.iter().position(|s| s.supervise == Some(pid)) else { return false };
+        let Some(i) = self.services.iter().position(|s| s.supervise == Some(pid)) else {
+            return false;
+        };
         self.services[i].supervise = None;
         if stage3 || self.services[i].stopping {
             self.services[i].gone = true;
             self.close_pipes_of(i);
             return true;
         }
-        warn!("supervise for {} {}: starting a new one", self.services[i].name, how.describe());
+        warn!(
+            "supervise for {} {}: starting a new one",
+            self.services[i].name,
+            how.describe()
+        );
         self.services[i].status = status::read(&self.services[i].live).ok().flatten();
         true
     }
@@ -288,7 +429,10 @@ impl Tree {
             if s.supervise.is_some() || s.gone {
                 continue;
             }
-            let due = s.last_spawn.map(|t| t + RESPAWN_DELAY).unwrap_or_else(Instant::now);
+            let due = s
+                .last_spawn
+                .map(|t| t + RESPAWN_DELAY)
+                .unwrap_or_else(Instant::now);
             if due <= Instant::now() {
                 self.spawn_supervise(i);
             } else {
@@ -303,7 +447,7 @@ impl Tree {
         s.stdout = None;
         s.stderr = None;
         s.prefix = None;
-        if s.logger_of.is_some() {
+        if s.logger_of.is_some() || s.is_catchall {
             s.stdin = None;
         }
     }
@@ -311,22 +455,42 @@ impl Tree {
     /// Stage 3, step 2, one round: tells down (and to exit) every service none of whose
     /// dependents is still running; a logger once its service is gone (its pipe is then
     /// closed by every writer, so it reads what is left and ends at EOF).
-    pub fn advance_stop(&mut self) {
+    pub fn advance_stop(&mut self, cmd_gone: bool) {
         for i in 0..self.services.len() {
             let s = &self.services[i];
             if s.stopping || s.gone {
                 continue;
             }
-            let ready_to_stop = match s.logger_of {
-                Some(owner) => self.services[owner].gone || self.services[owner].supervise.is_none(),
-                None => !self.services.iter().any(|o| {
-                    o.logger_of.is_none() && !o.gone && o.supervise.is_some() && o.def.dependencies.contains(&s.name)
-                }),
+            let ready_to_stop = if s.is_catchall {
+                self.services
+                    .iter()
+                    .all(|o| o.is_catchall || o.gone || o.supervise.is_none())
+                    && cmd_gone
+            } else {
+                match s.logger_of {
+                    Some(owner) => {
+                        self.services[owner].gone || self.services[owner].supervise.is_none()
+                    }
+                    None => !self.services.iter().any(|o| {
+                        o.logger_of.is_none()
+                            && !o.gone
+                            && o.supervise.is_some()
+                            && o.def.dependencies.contains(&s.name)
+                    }),
+                }
             };
             if !ready_to_stop {
                 continue;
             }
-            let bytes: &[u8] = if s.logger_of.is_some() { b"x" } else { b"dx" };
+            let bytes: &[u8] = if s.logger_of.is_some() || s.is_catchall {
+                b"x"
+            } else {
+                b"dx"
+            };
+            if s.is_catchall {
+                // every other writer is gone: EOF lets it write what is left and end
+                self.catchall_write = None;
+            }
             self.tell(i, bytes);
         }
     }
@@ -358,7 +522,9 @@ impl Tree {
     }
 
     pub fn all_gone(&self) -> bool {
-        self.services.iter().all(|s| s.gone || s.supervise.is_none())
+        self.services
+            .iter()
+            .all(|s| s.gone || s.supervise.is_none())
     }
 
     pub fn supervised_dirs(&self) -> impl Iterator<Item = PathBuf> + '_ {
@@ -367,7 +533,13 @@ impl Tree {
 }
 
 impl Service {
-    fn new(name: String, live: PathBuf, def: ServiceDef, logger_of: Option<usize>, held: bool) -> Service {
+    fn new(
+        name: String,
+        live: PathBuf,
+        def: ServiceDef,
+        logger_of: Option<usize>,
+        held: bool,
+    ) -> Service {
         Service {
             name,
             live,
@@ -384,8 +556,24 @@ impl Service {
             stdout: None,
             stderr: None,
             prefix: None,
+            run_args: Vec::new(),
+            is_catchall: false,
         }
     }
+}
+
+/// The account of the catch-all logger: nobody from /etc/passwd, else 65534:65534.
+fn nobody() -> (String, u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() >= 4 && f[0] == "nobody" {
+            if let (Ok(uid), Ok(gid)) = (f[2].parse(), f[3].parse()) {
+                return ("nobody".into(), uid, gid);
+            }
+        }
+    }
+    ("65534:65534".into(), 65534, 65534)
 }
 
 /// Makes the live folder: a symlink to every entry of the source folder but `log` and
@@ -399,7 +587,8 @@ fn prepare_live_dir(src: &Path, live: &Path) -> Result<(), Error> {
     };
     mkdir(live)?;
     mkdir(&live.join(paths::SUPERVISE))?;
-    let rd = std::fs::read_dir(src).map_err(|e| Error::io(format_args!("read {}", src.display()), &e))?;
+    let rd = std::fs::read_dir(src)
+        .map_err(|e| Error::io(format_args!("read {}", src.display()), &e))?;
     for entry in rd.flatten() {
         let name = entry.file_name();
         if name == paths::LOG || name == paths::SUPERVISE {
@@ -415,7 +604,10 @@ fn prepare_live_dir(src: &Path, live: &Path) -> Result<(), Error> {
 
 /// A dependency cycle, as the list of names that form it (first name repeated at the end).
 fn find_cycle(defs: &[&ServiceDef]) -> Option<Vec<String>> {
-    let deps: BTreeMap<&str, &[String]> = defs.iter().map(|d| (d.name.as_str(), d.dependencies.as_slice())).collect();
+    let deps: BTreeMap<&str, &[String]> = defs
+        .iter()
+        .map(|d| (d.name.as_str(), d.dependencies.as_slice()))
+        .collect();
     // 0 unvisited, 1 on the current path, 2 done
     let mut mark: BTreeMap<&str, u8> = BTreeMap::new();
     fn visit<'a>(
@@ -479,7 +671,10 @@ mod tests {
         let (a, b, c) = (def("a", &[]), def("b", &["a"]), def("c", &["b"]));
         assert_eq!(find_cycle(&[&a, &b, &c]), None);
         let (a, b, c) = (def("a", &["c"]), def("b", &["a"]), def("c", &["b"]));
-        assert_eq!(find_cycle(&[&a, &b, &c]), Some(vec!["a".into(), "c".into(), "b".into(), "a".into()]));
+        assert_eq!(
+            find_cycle(&[&a, &b, &c]),
+            Some(vec!["a".into(), "c".into(), "b".into(), "a".into()])
+        );
         let s = def("s", &["s"]);
         assert_eq!(find_cycle(&[&s]), Some(vec!["s".into(), "s".into()]));
     }

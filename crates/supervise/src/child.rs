@@ -30,6 +30,8 @@ pub struct Launch {
     pub clean_env: bool,
     /// Where the container environment lives (paths::CONTAINER_ENV).
     pub container_env: PathBuf,
+    /// Arguments run gets before anything else (`--run-arg`).
+    pub run_args: Vec<OsString>,
 }
 
 /// A spawned child.
@@ -107,8 +109,11 @@ pub fn spawn(
     let env = environment(launch)?;
 
     let mut cmd = Command::new(&plan.program);
-    cmd.args(&plan.args)
-        .args(args)
+    cmd.args(&plan.args);
+    if script == libcustos::paths::RUN {
+        cmd.args(&launch.run_args);
+    }
+    cmd.args(args)
         .env_clear()
         .envs(env)
         .current_dir(&launch.dir);
@@ -230,6 +235,7 @@ mod tests {
             dir: dir.clone(),
             stdio: [None; 3],
             clean_env: false,
+            run_args: Vec::new(),
             container_env: cenv.clone(),
         };
         let get = |env: &[(OsString, OsString)], k: &str| {

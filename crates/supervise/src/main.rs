@@ -24,7 +24,7 @@ use libcustos::msg;
 const PROG: &str = "supervise";
 const USAGE: &str =
     "supervise [--name NAME] [--hold] [--clean-env] [--stdin-fd N] [--stdout-fd N] \
-[--stderr-fd N] [--prefix-fds R1,R2] [--verbosity N] DIR";
+[--stderr-fd N] [--prefix-fds R1,R2] [--run-arg ARG]... [--verbosity N] DIR";
 const HELP: &str = "supervise [OPTIONS] DIR
 
 Supervises the service in the live service folder DIR (started by /init; not meant to be
@@ -41,6 +41,8 @@ Options:
   --stderr-fd N        ... as their stderr
   --prefix-fds R1,R2   read lines from R1 and R2 and write them as `[NAME] line` to
                        supervise's stdout and stderr (CUSTOS_LOG_PREFIX=1)
+  --run-arg ARG        an argument run gets before any other (repeatable; init's
+                       catch-all logger runs svlog this way)
   --verbosity N        0 errors, 1 warnings (default), 2 info, 3 debug
 
 Exit codes: 0 after `x` (or SIGTERM); 100 wrong usage, invalid DIR, already supervised;
@@ -69,6 +71,7 @@ fn parse() -> Result<supervisor::Options, String> {
     let mut dir: Option<PathBuf> = None;
     let mut hold = false;
     let mut clean_env = false;
+    let mut run_args = Vec::new();
     let mut stdio: [Option<RawFd>; 3] = [None; 3];
     let mut prefix_fds = None;
     let fd = |parser: &mut lexopt::Parser, flag: &str| -> Result<RawFd, String> {
@@ -87,6 +90,7 @@ fn parse() -> Result<supervisor::Options, String> {
             }
             Long("hold") => hold = true,
             Long("clean-env") => clean_env = true,
+            Long("run-arg") => run_args.push(parser.value().map_err(|e| e.to_string())?),
             Long("stdin-fd") => stdio[0] = Some(fd(&mut parser, "--stdin-fd")?),
             Long("stdout-fd") => stdio[1] = Some(fd(&mut parser, "--stdout-fd")?),
             Long("stderr-fd") => stdio[2] = Some(fd(&mut parser, "--stderr-fd")?),
@@ -127,6 +131,7 @@ fn parse() -> Result<supervisor::Options, String> {
         stdio,
         prefix_fds,
         clean_env,
+        run_args,
     })
 }
 

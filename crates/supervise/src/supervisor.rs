@@ -38,6 +38,8 @@ pub struct Options {
     pub stdio: [Option<RawFd>; 3],
     pub prefix_fds: Option<(RawFd, RawFd)>,
     pub clean_env: bool,
+    /// Arguments given to run before anything else (init's catch-all logger).
+    pub run_args: Vec<std::ffi::OsString>,
 }
 
 /// A process we watch: run or finish.
@@ -201,6 +203,7 @@ pub fn run(opts: Options) -> Result<()> {
             dir: dir.clone(),
             stdio: opts.stdio,
             clean_env: opts.clean_env,
+            run_args: opts.run_args.clone(),
             container_env: PathBuf::from(paths::CONTAINER_ENV),
         },
         state: state::State::new(want),
