@@ -18,17 +18,26 @@ pub mod sandbox;
 
 /// The repository's top folder.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Docker's name for this machine's architecture.
 pub fn arch() -> &'static str {
-    if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" }
+    if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    }
 }
 
 /// The newest release tarball in dist/ (or in $CUSTOS_DIST_DIR, where release.sh wrote it).
 pub fn tarball() -> PathBuf {
-    let dist = std::env::var_os("CUSTOS_DIST_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("dist"));
+    let dist = std::env::var_os("CUSTOS_DIST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("dist"));
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dist)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
@@ -42,7 +51,10 @@ pub fn tarball() -> PathBuf {
     found.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
     match found.pop() {
         Some(p) => p,
-        None => panic!("no release tarball in {}: run ./release.sh first", dist.display()),
+        None => panic!(
+            "no release tarball in {}: run ./release.sh first",
+            dist.display()
+        ),
     }
 }
 
@@ -51,7 +63,9 @@ pub fn tarball() -> PathBuf {
 pub fn tempdir(name: &str) -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let base = std::env::var_os("CUSTOS_TEST_TMP").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let base = std::env::var_os("CUSTOS_TEST_TMP")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
     let dir = base.join(format!("custos-test-{}-{}-{}", std::process::id(), name, n));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");

@@ -18,19 +18,27 @@ fn sandbox(test: &str) -> Option<Sandbox> {
 }
 
 fn service(sb: &Sandbox, name: &str, run: &str) {
-    sb.write(&format!("etc/services.d/{name}/run"), &format!("#!/bin/sh\n{run}\n"), 0o755);
+    sb.write(
+        &format!("etc/services.d/{name}/run"),
+        &format!("#!/bin/sh\n{run}\n"),
+        0o755,
+    );
 }
 
 /// `svctl status --json NAME` inside the container, parsed.
 fn status(run: &Running, name: &str) -> serde_json::Value {
     let out = run.exec(&["svctl", "status", "--json", name]);
     assert_eq!(out.code, 0, "svctl status: {}", out.stderr);
-    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    let doc: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
     doc["services"][0].clone()
 }
 
 fn state(run: &Running, name: &str) -> String {
-    status(run, name)["state"].as_str().unwrap_or("none").to_string()
+    status(run, name)["state"]
+        .as_str()
+        .unwrap_or("none")
+        .to_string()
 }
 
 fn pid(run: &Running, name: &str) -> i64 {
@@ -44,11 +52,22 @@ fn run_starts_in_its_live_folder_with_env_overrides() {
     sb.write("etc/services.d/app/env/GREETING", "from-env-dir\n", 0o644);
     sb.write("etc/services.d/app/env/ONLY", "x", 0o644);
     let run = sb.init().env("GREETING", "from-container").spawn();
-    assert!(wait_until(T, || sb.read("tmp/app.out").is_some()), "{}", run.stderr());
+    assert!(
+        wait_until(T, || sb.read("tmp/app.out").is_some()),
+        "{}",
+        run.stderr()
+    );
     let out = sb.read("tmp/app.out").unwrap_or_default();
-    let pid = out.split("pid=").nth(1).and_then(|s| s.split(' ').next()).unwrap_or("?");
+    let pid = out
+        .split("pid=")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or("?");
     assert!(out.starts_with("cwd=/run/service/app "), "{out}");
-    assert!(out.contains(&format!("sid={pid} ")), "run is a session leader: {out}");
+    assert!(
+        out.contains(&format!("sid={pid} ")),
+        "run is a session leader: {out}"
+    );
     assert!(out.contains("GREETING=from-env-dir ONLY=x"), "{out}");
     run.signal(Signal::SIGTERM);
     let out = run.wait(T);
@@ -57,7 +76,9 @@ fn run_starts_in_its_live_folder_with_env_overrides() {
 
 #[test]
 fn crash_loop_restarts_at_most_once_a_second_and_finish_gets_its_arguments() {
-    let Some(sb) = sandbox("svc_crash") else { return };
+    let Some(sb) = sandbox("svc_crash") else {
+        return;
+    };
     service(&sb, "crash", "echo start >> /tmp/starts\nexit 3");
     sb.write(
         "etc/services.d/crash/finish",
@@ -65,7 +86,11 @@ fn crash_loop_restarts_at_most_once_a_second_and_finish_gets_its_arguments() {
         0o755,
     );
     let run = sb.init().spawn();
-    assert!(wait_until(T, || sb.read("tmp/starts").is_some()), "{}", run.stderr());
+    assert!(
+        wait_until(T, || sb.read("tmp/starts").is_some()),
+        "{}",
+        run.stderr()
+    );
     let t0 = Instant::now();
     let first = sb.read("tmp/starts").unwrap_or_default().lines().count();
     assert!(wait_until(T, || t0.elapsed() >= Duration::from_secs(5)));
@@ -84,14 +109,29 @@ fn crash_loop_restarts_at_most_once_a_second_and_finish_gets_its_arguments() {
 
 #[test]
 fn finish_after_a_kill_and_125_keeps_it_down() {
-    let Some(sb) = sandbox("svc_finish") else { return };
+    let Some(sb) = sandbox("svc_finish") else {
+        return;
+    };
     service(&sb, "a", "exec sleep 1000");
-    sb.write("etc/services.d/a/finish", "#!/bin/sh\necho \"$1 $2 $3\" >> /tmp/finish\nexit 125\n", 0o755);
+    sb.write(
+        "etc/services.d/a/finish",
+        "#!/bin/sh\necho \"$1 $2 $3\" >> /tmp/finish\nexit 125\n",
+        0o755,
+    );
     let run = sb.init().spawn();
-    assert!(wait_until(T, || state(&run, "a") == "up"), "{}", run.stderr());
+    assert!(
+        wait_until(T, || state(&run, "a") == "up"),
+        "{}",
+        run.stderr()
+    );
     assert_eq!(run.exec(&["svctl", "kill", "-s", "TERM", "a"]).code, 0);
-    assert!(wait_until(T, || sb.read("tmp/finish").is_some_and(|f| f.contains('\n'))));
-    assert_eq!(sb.read("tmp/finish").unwrap_or_default(), "256 15 /run/service/a\n");
+    assert!(wait_until(T, || sb
+        .read("tmp/finish")
+        .is_some_and(|f| f.contains('\n'))));
+    assert_eq!(
+        sb.read("tmp/finish").unwrap_or_default(),
+        "256 15 /run/service/a\n"
+    );
     assert!(wait_until(T, || state(&run, "a") == "down"));
     let s = status(&run, "a");
     assert_eq!(s["wanted"], "down", "{s}");
@@ -101,16 +141,29 @@ fn finish_after_a_kill_and_125_keeps_it_down() {
 
 #[test]
 fn down_file_then_svctl_up() {
-    let Some(sb) = sandbox("svc_down") else { return };
+    let Some(sb) = sandbox("svc_down") else {
+        return;
+    };
     service(&sb, "lazy", "exec sleep 1000");
     sb.write("etc/services.d/lazy/down", "", 0o644);
     // CMD does not wait for a service with a down file
-    let run = sb.init().args(&["sh", "-c", "echo cmd-started; exec sleep 1000"]).spawn();
+    let run = sb
+        .init()
+        .args(&["sh", "-c", "echo cmd-started; exec sleep 1000"])
+        .spawn();
     assert!(run.wait_output("cmd-started", T), "{}", run.stderr());
     let s = status(&run, "lazy");
-    assert_eq!((s["state"].as_str(), s["wanted"].as_str()), (Some("down"), Some("down")), "{s}");
+    assert_eq!(
+        (s["state"].as_str(), s["wanted"].as_str()),
+        (Some("down"), Some("down")),
+        "{s}"
+    );
     assert_eq!(run.exec(&["svctl", "up", "lazy"]).code, 0);
-    assert_eq!(run.exec(&["svctl", "wait", "--up", "--timeout", "10s", "lazy"]).code, 0);
+    assert_eq!(
+        run.exec(&["svctl", "wait", "--up", "--timeout", "10s", "lazy"])
+            .code,
+        0
+    );
     assert_eq!(state(&run, "lazy"), "up");
     run.signal(Signal::SIGTERM);
     run.wait(T);
@@ -118,19 +171,45 @@ fn down_file_then_svctl_up() {
 
 #[test]
 fn timeout_kill_and_down_signal() {
-    let Some(sb) = sandbox("svc_kill") else { return };
-    service(&sb, "stubborn", "trap '' TERM\nwhile :; do sleep 0.05; done");
+    let Some(sb) = sandbox("svc_kill") else {
+        return;
+    };
+    service(
+        &sb,
+        "stubborn",
+        "trap '' TERM\nwhile :; do sleep 0.05; done",
+    );
     sb.write("etc/services.d/stubborn/timeout-kill", "300\n", 0o644);
-    service(&sb, "hup", "trap 'echo got-hup > /tmp/hup; exit 0' HUP\nwhile :; do sleep 0.05; done");
+    service(
+        &sb,
+        "hup",
+        "trap 'echo got-hup > /tmp/hup; exit 0' HUP\nwhile :; do sleep 0.05; done",
+    );
     sb.write("etc/services.d/hup/down-signal", "HUP\n", 0o644);
     let run = sb.init().spawn();
-    assert!(wait_until(T, || state(&run, "stubborn") == "up" && state(&run, "hup") == "up"), "{}", run.stderr());
+    assert!(
+        wait_until(T, || state(&run, "stubborn") == "up"
+            && state(&run, "hup") == "up"),
+        "{}",
+        run.stderr()
+    );
     let t0 = Instant::now();
     assert_eq!(run.exec(&["svctl", "down", "stubborn"]).code, 0);
-    assert_eq!(run.exec(&["svctl", "wait", "--down", "--timeout", "5s", "stubborn"]).code, 0);
+    assert_eq!(
+        run.exec(&["svctl", "wait", "--down", "--timeout", "5s", "stubborn"])
+            .code,
+        0
+    );
     let took = t0.elapsed();
-    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(2), "took {took:?}");
-    assert!(status(&run, "stubborn")["last"]["signal"] == "KILL", "{}", status(&run, "stubborn"));
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "took {took:?}"
+    );
+    assert!(
+        status(&run, "stubborn")["last"]["signal"] == "KILL",
+        "{}",
+        status(&run, "stubborn")
+    );
     assert_eq!(run.exec(&["svctl", "down", "hup"]).code, 0);
     assert!(wait_until(T, || sb.read("tmp/hup").as_deref() == Some("got-hup\n")));
     run.signal(Signal::SIGTERM);
@@ -139,17 +218,41 @@ fn timeout_kill_and_down_signal() {
 
 #[test]
 fn readiness_through_notification_fd_gates_cmd_and_svctl_wait() {
-    let Some(sb) = sandbox("svc_ready") else { return };
-    service(&sb, "db", "while [ ! -e /tmp/go ]; do sleep 0.02; done\necho > /proc/self/fd/5\nexec sleep 1000");
+    let Some(sb) = sandbox("svc_ready") else {
+        return;
+    };
+    service(
+        &sb,
+        "db",
+        "while [ ! -e /tmp/go ]; do sleep 0.02; done\necho > /proc/self/fd/5\nexec sleep 1000",
+    );
     sb.write("etc/services.d/db/notification-fd", "5\n", 0o644);
-    let run = sb.init().args(&["sh", "-c", "echo cmd-started; exec sleep 1000"]).spawn();
-    assert!(wait_until(T, || state(&run, "db") == "up"), "{}", run.stderr());
+    let run = sb
+        .init()
+        .args(&["sh", "-c", "echo cmd-started; exec sleep 1000"])
+        .spawn();
+    assert!(
+        wait_until(T, || state(&run, "db") == "up"),
+        "{}",
+        run.stderr()
+    );
     let s = status(&run, "db");
     assert_eq!(s["ready"], false, "{s}");
-    assert_eq!(run.exec(&["svctl", "wait", "--ready", "--timeout", "200ms", "db"]).code, 99);
-    assert!(!run.stdout().contains("cmd-started"), "CMD waits for readiness");
+    assert_eq!(
+        run.exec(&["svctl", "wait", "--ready", "--timeout", "200ms", "db"])
+            .code,
+        99
+    );
+    assert!(
+        !run.stdout().contains("cmd-started"),
+        "CMD waits for readiness"
+    );
     sb.write("tmp/go", "", 0o644);
-    assert_eq!(run.exec(&["svctl", "wait", "--ready", "--timeout", "10s", "db"]).code, 0);
+    assert_eq!(
+        run.exec(&["svctl", "wait", "--ready", "--timeout", "10s", "db"])
+            .code,
+        0
+    );
     assert!(run.wait_output("cmd-started", T));
     assert_eq!(status(&run, "db")["ready"], true);
     run.signal(Signal::SIGTERM);
@@ -158,7 +261,9 @@ fn readiness_through_notification_fd_gates_cmd_and_svctl_wait() {
 
 #[test]
 fn cmd_wait_gives_up_naming_the_service() {
-    let Some(sb) = sandbox("svc_maxtime") else { return };
+    let Some(sb) = sandbox("svc_maxtime") else {
+        return;
+    };
     service(&sb, "never", "exec sleep 1000");
     sb.write("etc/services.d/never/notification-fd", "3\n", 0o644);
     let run = sb
@@ -168,13 +273,20 @@ fn cmd_wait_gives_up_naming_the_service() {
         .spawn();
     let out = run.wait(T);
     assert!(out.stdout.contains("cmd-started"));
-    assert!(out.stderr.contains("not ready after CUSTOS_CMD_WAIT_FOR_SERVICES_MAXTIME: never"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("not ready after CUSTOS_CMD_WAIT_FOR_SERVICES_MAXTIME: never"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// A <- B <- C: start in that order, stop in reverse.
 #[test]
 fn dependency_chain_starts_in_order_and_stops_in_reverse() {
-    let Some(sb) = sandbox("svc_deps") else { return };
+    let Some(sb) = sandbox("svc_deps") else {
+        return;
+    };
     for (name, dep) in [("c", Some("b")), ("b", Some("a")), ("a", None)] {
         service(
             &sb,
@@ -182,12 +294,22 @@ fn dependency_chain_starts_in_order_and_stops_in_reverse() {
             &format!("echo start-{name} >> /tmp/order\ntrap 'echo stop-{name} >> /tmp/order; exit 0' TERM\nwhile :; do sleep 0.02; done"),
         );
         if let Some(dep) = dep {
-            sb.write(&format!("etc/services.d/{name}/dependencies.d/{dep}"), "", 0o644);
+            sb.write(
+                &format!("etc/services.d/{name}/dependencies.d/{dep}"),
+                "",
+                0o644,
+            );
         }
     }
-    let run = sb.init().args(&["sh", "-c", "echo cmd-started; exec sleep 1000"]).spawn();
+    let run = sb
+        .init()
+        .args(&["sh", "-c", "echo cmd-started; exec sleep 1000"])
+        .spawn();
     assert!(run.wait_output("cmd-started", T), "{}", run.stderr());
-    assert_eq!(sb.read("tmp/order").unwrap_or_default(), "start-a\nstart-b\nstart-c\n");
+    assert_eq!(
+        sb.read("tmp/order").unwrap_or_default(),
+        "start-a\nstart-b\nstart-c\n"
+    );
     run.signal(Signal::SIGTERM);
     let out = run.wait(T);
     assert_eq!(out.code, 143, "{}", out.stderr);
@@ -199,31 +321,52 @@ fn dependency_chain_starts_in_order_and_stops_in_reverse() {
 
 #[test]
 fn cycles_and_unknown_dependencies_name_the_services() {
-    let Some(sb) = sandbox("svc_cycle") else { return };
+    let Some(sb) = sandbox("svc_cycle") else {
+        return;
+    };
     service(&sb, "x", "exec sleep 1000");
     service(&sb, "y", "exec sleep 1000");
     sb.write("etc/services.d/x/dependencies.d/y", "", 0o644);
     sb.write("etc/services.d/y/dependencies.d/x", "", 0o644);
     let out = sb.init().args(&["true"]).run(T);
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("dependency cycle: x -> y -> x"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("dependency cycle: x -> y -> x"),
+        "{}",
+        out.stderr
+    );
 
     let sb = Sandbox::new("svc_unknown_dep");
     service(&sb, "web", "exec sleep 1000");
     sb.write("etc/services.d/web/dependencies.d/dbx", "", 0o644);
     let out = sb.init().args(&["true"]).run(T);
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("service web: depends on dbx, which is not in /etc/services.d"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("service web: depends on dbx, which is not in /etc/services.d"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn essential_service_stops_the_container_with_its_code() {
-    let Some(sb) = sandbox("svc_essential") else { return };
-    service(&sb, "core", "while [ ! -e /tmp/die ]; do sleep 0.02; done\nexit 7");
+    let Some(sb) = sandbox("svc_essential") else {
+        return;
+    };
+    service(
+        &sb,
+        "core",
+        "while [ ! -e /tmp/die ]; do sleep 0.02; done\nexit 7",
+    );
     sb.write("etc/services.d/core/essential", "", 0o644);
     service(&sb, "other", "exec sleep 1000");
     let run = sb.init().spawn();
-    assert!(wait_until(T, || state(&run, "core") == "up"), "{}", run.stderr());
+    assert!(
+        wait_until(T, || state(&run, "core") == "up"),
+        "{}",
+        run.stderr()
+    );
     sb.write("tmp/die", "", 0o644);
     let out = run.wait(T);
     assert_eq!(out.code, 7, "{}", out.stderr);
@@ -231,9 +374,18 @@ fn essential_service_stops_the_container_with_its_code() {
 
 #[test]
 fn svctl_halt_sets_the_exit_code_even_over_cmd() {
-    let Some(sb) = sandbox("svc_halt") else { return };
+    let Some(sb) = sandbox("svc_halt") else {
+        return;
+    };
     service(&sb, "s", "exec sleep 1000");
-    let run = sb.init().args(&["sh", "-c", "trap 'exit 0' TERM; echo ready; while :; do sleep 0.02; done"]).spawn();
+    let run = sb
+        .init()
+        .args(&[
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; echo ready; while :; do sleep 0.02; done",
+        ])
+        .spawn();
     assert!(run.wait_output("ready", T));
     assert_eq!(run.exec(&["svctl", "halt", "42"]).code, 0);
     let out = run.wait(T);
@@ -242,52 +394,105 @@ fn svctl_halt_sets_the_exit_code_even_over_cmd() {
 
 #[test]
 fn helpers_in_the_process_group_are_gone_after_down() {
-    let Some(sb) = sandbox("svc_helpers") else { return };
+    let Some(sb) = sandbox("svc_helpers") else {
+        return;
+    };
     service(&sb, "forks", "sleep 997 &\nexec sleep 1000");
     let run = sb.init().spawn();
-    assert!(wait_until(T, || run.exec(&["pidof", "sleep"]).stdout.split_whitespace().count() == 2), "{}", run.stderr());
+    assert!(
+        wait_until(T, || run
+            .exec(&["pidof", "sleep"])
+            .stdout
+            .split_whitespace()
+            .count()
+            == 2),
+        "{}",
+        run.stderr()
+    );
     assert_eq!(run.exec(&["svctl", "down", "forks"]).code, 0);
-    assert!(wait_until(T, || run.exec(&["pidof", "sleep"]).code != 0), "{}", run.exec(&["ps"]).stdout);
+    assert!(
+        wait_until(T, || run.exec(&["pidof", "sleep"]).code != 0),
+        "{}",
+        run.exec(&["ps"]).stdout
+    );
     run.signal(Signal::SIGTERM);
     run.wait(T);
 }
 
 #[test]
 fn sigkill_of_a_supervise_leaves_the_service_supervised_once() {
-    let Some(sb) = sandbox("svc_sigkill") else { return };
+    let Some(sb) = sandbox("svc_sigkill") else {
+        return;
+    };
     service(&sb, "keep", "exec sleep 1000");
     let run = sb.init().spawn();
-    assert!(wait_until(T, || state(&run, "keep") == "up"), "{}", run.stderr());
+    assert!(
+        wait_until(T, || state(&run, "keep") == "up"),
+        "{}",
+        run.stderr()
+    );
     let before = pid(&run, "keep");
     let sup = run.exec(&["sh", "-c", "for p in /proc/[0-9]*; do grep -q '^/usr/libexec/custos/supervise' $p/cmdline 2>/dev/null && echo ${p#/proc/}; done"]);
-    let sup_pid = sup.stdout.split_whitespace().next().unwrap_or("").to_string();
+    let sup_pid = sup
+        .stdout
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
     assert!(!sup_pid.is_empty(), "{}", sup.stdout);
     assert_eq!(run.exec(&["kill", "-KILL", &sup_pid]).code, 0);
     // a new supervise takes the lock again and keeps the same run
-    assert!(wait_until(T, || {
-        let s = run.exec(&["sh", "-c", "for p in /proc/[0-9]*; do grep -q '^/usr/libexec/custos/supervise' $p/cmdline 2>/dev/null && echo ${p#/proc/}; done"]);
-        let now = s.stdout.split_whitespace().next().unwrap_or("").to_string();
-        !now.is_empty() && now != sup_pid && status(&run, "keep")["supervised"] == true
-    }), "{}", run.stderr());
+    assert!(
+        wait_until(T, || {
+            let s = run.exec(&["sh", "-c", "for p in /proc/[0-9]*; do grep -q '^/usr/libexec/custos/supervise' $p/cmdline 2>/dev/null && echo ${p#/proc/}; done"]);
+            let now = s.stdout.split_whitespace().next().unwrap_or("").to_string();
+            !now.is_empty() && now != sup_pid && status(&run, "keep")["supervised"] == true
+        }),
+        "{}",
+        run.stderr()
+    );
     assert_eq!(pid(&run, "keep"), before, "the running service was adopted");
-    assert_eq!(run.exec(&["pidof", "sleep"]).stdout.split_whitespace().count(), 1, "exactly one copy");
+    assert_eq!(
+        run.exec(&["pidof", "sleep"])
+            .stdout
+            .split_whitespace()
+            .count(),
+        1,
+        "exactly one copy"
+    );
     // and it is supervised: a kill restarts it
     assert_eq!(run.exec(&["kill", "-KILL", &before.to_string()]).code, 0);
-    assert!(wait_until(T, || { let p = pid(&run, "keep"); p != 0 && p != before }), "{}", run.stderr());
+    assert!(
+        wait_until(T, || {
+            let p = pid(&run, "keep");
+            p != 0 && p != before
+        }),
+        "{}",
+        run.stderr()
+    );
     run.signal(Signal::SIGTERM);
     run.wait(T);
 }
 
 #[test]
 fn control_is_refused_to_other_users_status_is_not() {
-    let Some(sb) = sandbox("svc_refused") else { return };
+    let Some(sb) = sandbox("svc_refused") else {
+        return;
+    };
     if !custos_tests::is_real_root() {
-        skip("control_is_refused_to_other_users_status_is_not", "needs real root to switch users");
+        skip(
+            "control_is_refused_to_other_users_status_is_not",
+            "needs real root to switch users",
+        );
         return;
     }
     service(&sb, "s", "exec sleep 1000");
     let run = sb.init().spawn();
-    assert!(wait_until(T, || state(&run, "s") == "up"), "{}", run.stderr());
+    assert!(
+        wait_until(T, || state(&run, "s") == "up"),
+        "{}",
+        run.stderr()
+    );
     let out = run.exec_as(65534, 65534, &["svctl", "down", "s"]);
     assert_eq!(out.code, 100, "{}", out.stderr);
     assert!(out.stderr.contains("permission denied"), "{}", out.stderr);
@@ -301,14 +506,24 @@ fn control_is_refused_to_other_users_status_is_not() {
 
 #[test]
 fn svctl_check_names_unhealthy_services() {
-    let Some(sb) = sandbox("svc_check") else { return };
+    let Some(sb) = sandbox("svc_check") else {
+        return;
+    };
     service(&sb, "good", "exec sleep 1000");
     service(&sb, "bad", "exit 1");
     let run = sb.init().env("CUSTOS_CMD_WAIT_FOR_SERVICES", "0").spawn();
-    assert!(wait_until(T, || state(&run, "good") == "up"), "{}", run.stderr());
+    assert!(
+        wait_until(T, || state(&run, "good") == "up"),
+        "{}",
+        run.stderr()
+    );
     let out = run.exec(&["svctl", "check"]);
     assert_eq!(out.code, 1, "{} {}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("bad") && !out.stdout.contains("good"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("bad") && !out.stdout.contains("good"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(run.exec(&["svctl", "down", "bad"]).code, 0);
     assert!(wait_until(T, || run.exec(&["svctl", "check"]).code == 0));
     assert_eq!(run.exec(&["svctl", "status", "nosuch"]).code, 100);
@@ -318,19 +533,42 @@ fn svctl_check_names_unhealthy_services() {
 
 #[test]
 fn log_prefix_marks_service_lines_but_not_cmd() {
-    let Some(sb) = sandbox("svc_prefix") else { return };
+    let Some(sb) = sandbox("svc_prefix") else {
+        return;
+    };
     service(&sb, "talker", "echo hello out\necho hello err >&2\nprintf 'partial '; sleep 0.1; echo line\nexec sleep 1000");
     let run = sb
         .init()
         .env("CUSTOS_LOG_PREFIX", "1")
-        .args(&["sh", "-c", "while [ ! -e /tmp/done ]; do sleep 0.02; done; echo from-cmd"])
+        .args(&[
+            "sh",
+            "-c",
+            "while [ ! -e /tmp/done ]; do sleep 0.02; done; echo from-cmd",
+        ])
         .spawn();
-    assert!(run.wait_output("[talker] partial line", T), "{}\n{}", run.stdout(), run.stderr());
+    assert!(
+        run.wait_output("[talker] partial line", T),
+        "{}\n{}",
+        run.stdout(),
+        run.stderr()
+    );
     sb.write("tmp/done", "", 0o644);
     let out = run.wait(T);
-    assert!(out.stdout.lines().any(|l| l == "[talker] hello out"), "{}", out.stdout);
-    assert!(out.stderr.lines().any(|l| l == "[talker] hello err"), "{}", out.stderr);
-    assert!(out.stdout.lines().any(|l| l == "from-cmd"), "{}", out.stdout);
+    assert!(
+        out.stdout.lines().any(|l| l == "[talker] hello out"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.lines().any(|l| l == "[talker] hello err"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.lines().any(|l| l == "from-cmd"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// The service writes 100,000 numbered lines while it and its logger are each restarted 5
@@ -345,22 +583,51 @@ fn log_pipe_loses_nothing_across_restarts() {
          while [ $i -lt 100000 ] && [ -z \"$stop\" ]; do\n  if echo \"line-$((i+1))\"; then i=$((i+1)); fi\ndone\n\
          echo $i > /tmp/n.new && mv /tmp/n.new /tmp/n\n[ -n \"$stop\" ] && exit 0\nexec sleep 1000",
     );
-    sb.write("etc/services.d/app/log/run", "#!/bin/sh\nexec svlog s100000000 /var/log/app\n", 0o755);
+    sb.write(
+        "etc/services.d/app/log/run",
+        "#!/bin/sh\nexec svlog s100000000 /var/log/app\n",
+        0o755,
+    );
     let run = sb.init().spawn();
-    let lines = |sb: &Sandbox| sb.read("var/log/app/current").map(|c| c.lines().count()).unwrap_or(0);
+    let lines = |sb: &Sandbox| {
+        sb.read("var/log/app/current")
+            .map(|c| c.lines().count())
+            .unwrap_or(0)
+    };
     for round in 0..5 {
         let seen = lines(&sb);
-        assert!(wait_until(T, || lines(&sb) > seen), "round {round}: no progress; {}", run.stderr());
+        assert!(
+            wait_until(T, || lines(&sb) > seen),
+            "round {round}: no progress; {}",
+            run.stderr()
+        );
         let app = pid(&run, "app");
         assert_eq!(run.exec(&["svctl", "restart", "app"]).code, 0);
         let seen = lines(&sb);
-        assert!(wait_until(T, || lines(&sb) > seen || sb.read("tmp/n").as_deref() == Some("100000\n")), "{}", run.stderr());
+        assert!(
+            wait_until(T, || lines(&sb) > seen
+                || sb.read("tmp/n").as_deref() == Some("100000\n")),
+            "{}",
+            run.stderr()
+        );
         let logger = pid(&run, "app/log");
         assert_eq!(run.exec(&["svctl", "restart", "app/log"]).code, 0);
-        assert!(wait_until(T, || { let p = pid(&run, "app/log"); p != 0 && p != logger }), "{}", run.stderr());
+        assert!(
+            wait_until(T, || {
+                let p = pid(&run, "app/log");
+                p != 0 && p != logger
+            }),
+            "{}",
+            run.stderr()
+        );
         let _ = app;
     }
-    assert!(wait_until(Duration::from_secs(60), || lines(&sb) >= 100_000), "{} lines; {}", lines(&sb), run.stderr());
+    assert!(
+        wait_until(Duration::from_secs(60), || lines(&sb) >= 100_000),
+        "{} lines; {}",
+        lines(&sb),
+        run.stderr()
+    );
     let restarts = status(&run, "app")["restarts"].as_i64().unwrap_or(0);
     assert!(restarts >= 5, "app restarted {restarts} times");
     run.signal(Signal::SIGTERM);
@@ -377,13 +644,18 @@ fn log_pipe_loses_nothing_across_restarts() {
 /// 50 services brought down and up 20 times: no descriptor or zombie leak in init or supervise.
 #[test]
 fn no_leaks_over_many_down_up_cycles() {
-    let Some(sb) = sandbox("svc_leaks") else { return };
+    let Some(sb) = sandbox("svc_leaks") else {
+        return;
+    };
     let names: Vec<String> = (0..50).map(|i| format!("s{i:02}")).collect();
     for n in &names {
         service(&sb, n, "exec sleep 1000");
     }
     let run = sb.init().env("CUSTOS_CMD_WAIT_FOR_SERVICES", "0").spawn();
-    let all_up = |run: &Running| run.exec(&["svctl", "check"]).code == 0 && run.exec(&["sh", "-c", "pidof sleep | wc -w"]).stdout.trim() == "50";
+    let all_up = |run: &Running| {
+        run.exec(&["svctl", "check"]).code == 0
+            && run.exec(&["sh", "-c", "pidof sleep | wc -w"]).stdout.trim() == "50"
+    };
     assert!(wait_until(T, || all_up(&run)), "{}", run.stderr());
     let fds = |run: &Running| {
         run.exec(&["sh", "-c", "n=0; for p in 1 $(for q in /proc/[0-9]*; do grep -q '^/usr/libexec/custos/supervise' $q/cmdline 2>/dev/null && echo ${q#/proc/}; done); do n=$((n + $(ls /proc/$p/fd | wc -l))); done; echo $n"])
@@ -397,7 +669,11 @@ fn no_leaks_over_many_down_up_cycles() {
     for _ in 0..20 {
         args[0] = "down";
         assert_eq!(run.exec(&[&["svctl"][..], &args[..]].concat()).code, 0);
-        assert!(wait_until(T, || run.exec(&["pidof", "sleep"]).code != 0), "{}", run.stderr());
+        assert!(
+            wait_until(T, || run.exec(&["pidof", "sleep"]).code != 0),
+            "{}",
+            run.stderr()
+        );
         args[0] = "up";
         assert_eq!(run.exec(&[&["svctl"][..], &args[..]].concat()).code, 0);
         assert!(wait_until(T, || all_up(&run)), "{}", run.stderr());

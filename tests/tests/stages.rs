@@ -23,9 +23,15 @@ fn sandbox(test: &str) -> Option<Sandbox> {
 /// TERMed first, then cont-finish.d in lexical order.
 #[test]
 fn stage_order() {
-    let Some(sb) = sandbox("stage_order") else { return };
+    let Some(sb) = sandbox("stage_order") else {
+        return;
+    };
     sb.write("data/file", "x", 0o644);
-    sb.write("etc/fix-attrs.d/01-data", "/data/file false root 0600 0700\n", 0o644);
+    sb.write(
+        "etc/fix-attrs.d/01-data",
+        "/data/file false root 0600 0700\n",
+        0o644,
+    );
     let log = "/tmp/order";
     sb.write(
         "etc/cont-init.d/20-second",
@@ -37,8 +43,16 @@ fn stage_order() {
         &format!("#!/bin/sh\nstat -c cont-init-10-saw-%a /data/file >> {log}\nsleep 0.2\necho cont-init-10-done >> {log}\n"),
         0o755,
     );
-    sb.write("etc/cont-finish.d/20-b", &format!("#!/bin/sh\necho finish-20 >> {log}\n"), 0o755);
-    sb.write("etc/cont-finish.d/10-a", &format!("#!/bin/sh\necho finish-10 >> {log}\n"), 0o755);
+    sb.write(
+        "etc/cont-finish.d/20-b",
+        &format!("#!/bin/sh\necho finish-20 >> {log}\n"),
+        0o755,
+    );
+    sb.write(
+        "etc/cont-finish.d/10-a",
+        &format!("#!/bin/sh\necho finish-10 >> {log}\n"),
+        0o755,
+    );
     let cmd = format!("trap 'echo cmd-term >> {log}; exit 0' TERM; echo cmd-start >> {log}; echo ready; while :; do sleep 0.05; done");
     let run = sb.init().args(&["sh", "-c", &cmd]).spawn();
     assert!(run.wait_output("ready", T), "{}", run.stderr());
@@ -48,7 +62,15 @@ fn stage_order() {
     let got = sb.read("tmp/order").unwrap_or_default();
     assert_eq!(
         got.lines().collect::<Vec<_>>(),
-        ["cont-init-10-saw-600", "cont-init-10-done", "cont-init-20", "cmd-start", "cmd-term", "finish-10", "finish-20"],
+        [
+            "cont-init-10-saw-600",
+            "cont-init-10-done",
+            "cont-init-20",
+            "cmd-start",
+            "cmd-term",
+            "finish-10",
+            "finish-20"
+        ],
         "stderr: {}",
         out.stderr
     );
@@ -56,7 +78,9 @@ fn stage_order() {
 
 #[test]
 fn environment_is_byte_exact() {
-    let Some(sb) = sandbox("environment") else { return };
+    let Some(sb) = sandbox("environment") else {
+        return;
+    };
     sb.write(
         "etc/cont-init.d/10-add",
         "#!/bin/sh\nprintf 'from-cont-init' > /run/custos/container_environment/ADDED\n",
@@ -70,7 +94,11 @@ fn environment_is_byte_exact() {
     let weird: &[u8] = b"a=b\nline two\n\xff\xfe end ";
     let cmd = "printf '%s' \"$WEIRD\" > /tmp/v-cmd; printf '%s' \"$ADDED\" > /tmp/added-cmd; \
                env -i /usr/bin/with-contenv sh -c 'printf %s \"$WEIRD\" > /tmp/v-contenv'; env -i /tmp/shebang";
-    let out = sb.init().env_os(OsStr::new("WEIRD"), OsStr::from_bytes(weird)).args(&["sh", "-c", cmd]).run(T);
+    let out = sb
+        .init()
+        .env_os(OsStr::new("WEIRD"), OsStr::from_bytes(weird))
+        .args(&["sh", "-c", cmd])
+        .run(T);
     assert_eq!(out.code, 0, "{}", out.stderr);
     for f in ["tmp/v-cmd", "tmp/v-contenv", "tmp/v-shebang"] {
         let got = std::fs::read(sb.root().join(f)).unwrap_or_default();
@@ -85,59 +113,129 @@ fn environment_is_byte_exact() {
 
 #[test]
 fn keep_env_0_gives_scripts_path_only() {
-    let Some(sb) = sandbox("keep_env") else { return };
+    let Some(sb) = sandbox("keep_env") else {
+        return;
+    };
     sb.write(
         "etc/cont-init.d/10-env",
         "#!/bin/sh\nenv | grep -v '^PWD=' | grep -v '^SHLVL=' | cut -d= -f1 | sort > /tmp/plain\nwith-contenv sh -c 'echo $SECRET' > /tmp/contenv\n",
         0o755,
     );
-    let out = sb.init().env("CUSTOS_KEEP_ENV", "0").env("SECRET", "s3").args(&["sh", "-c", "echo $SECRET"]).run(T);
+    let out = sb
+        .init()
+        .env("CUSTOS_KEEP_ENV", "0")
+        .env("SECRET", "s3")
+        .args(&["sh", "-c", "echo $SECRET"])
+        .run(T);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(sb.read("tmp/plain").unwrap_or_default().trim(), "PATH");
     assert_eq!(sb.read("tmp/contenv").unwrap_or_default().trim(), "s3");
-    assert_eq!(out.stdout.trim(), "s3", "CMD always gets the container environment");
+    assert_eq!(
+        out.stdout.trim(),
+        "s3",
+        "CMD always gets the container environment"
+    );
 }
 
 #[test]
 fn stage2_failure_behaviours() {
-    let Some(sb) = sandbox("stage2_fails") else { return };
+    let Some(sb) = sandbox("stage2_fails") else {
+        return;
+    };
     sb.write("etc/cont-init.d/10-fail", "#!/bin/sh\nexit 3\n", 0o755);
-    sb.write("etc/cont-init.d/20-after", "#!/bin/sh\necho after >> /tmp/after\n", 0o755);
-    sb.write("etc/cont-finish.d/10-f", "#!/bin/sh\necho finished >> /tmp/finished\n", 0o755);
+    sb.write(
+        "etc/cont-init.d/20-after",
+        "#!/bin/sh\necho after >> /tmp/after\n",
+        0o755,
+    );
+    sb.write(
+        "etc/cont-finish.d/10-f",
+        "#!/bin/sh\necho finished >> /tmp/finished\n",
+        0o755,
+    );
 
     let out = sb.init().args(&["sh", "-c", "echo cmd-ran"]).run(T);
-    assert_eq!(out.code, 3, "default 2: the failing script's code; {}", out.stderr);
+    assert_eq!(
+        out.code, 3,
+        "default 2: the failing script's code; {}",
+        out.stderr
+    );
     assert!(!out.stdout.contains("cmd-ran"));
-    assert!(out.stderr.contains("/etc/cont-init.d/10-fail exited 3"), "{}", out.stderr);
-    assert!(sb.read("tmp/after").is_none(), "nothing after the failure runs");
-    assert_eq!(sb.read("tmp/finished").as_deref(), Some("finished\n"), "cont-finish.d runs");
+    assert!(
+        out.stderr.contains("/etc/cont-init.d/10-fail exited 3"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        sb.read("tmp/after").is_none(),
+        "nothing after the failure runs"
+    );
+    assert_eq!(
+        sb.read("tmp/finished").as_deref(),
+        Some("finished\n"),
+        "cont-finish.d runs"
+    );
 
-    let out = sb.init().env("CUSTOS_BEHAVIOUR_IF_STAGE2_FAILS", "1").args(&["sh", "-c", "echo cmd-ran"]).run(T);
+    let out = sb
+        .init()
+        .env("CUSTOS_BEHAVIOUR_IF_STAGE2_FAILS", "1")
+        .args(&["sh", "-c", "echo cmd-ran"])
+        .run(T);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("cmd-ran"));
-    assert!(out.stderr.contains("init: warning: /etc/cont-init.d/10-fail exited 3"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("init: warning: /etc/cont-init.d/10-fail exited 3"),
+        "{}",
+        out.stderr
+    );
 
-    let out = sb.init().env("S6_BEHAVIOUR_IF_STAGE2_FAILS", "0").args(&["sh", "-c", "echo cmd-ran"]).run(T);
+    let out = sb
+        .init()
+        .env("S6_BEHAVIOUR_IF_STAGE2_FAILS", "0")
+        .args(&["sh", "-c", "echo cmd-ran"])
+        .run(T);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("cmd-ran"));
-    assert!(!out.stderr.contains("10-fail"), "0 is silent: {}", out.stderr);
+    assert!(
+        !out.stderr.contains("10-fail"),
+        "0 is silent: {}",
+        out.stderr
+    );
     assert_eq!(sb.read("tmp/after").as_deref(), Some("after\nafter\n"));
 }
 
 #[test]
 fn scripts_without_execute_bit_run_through_their_shebang() {
-    let Some(sb) = sandbox("no_exec_bit") else { return };
-    sb.write("etc/cont-init.d/10-plain", "#!/bin/sh\necho plain-ran > /tmp/plain\n", 0o644);
+    let Some(sb) = sandbox("no_exec_bit") else {
+        return;
+    };
+    sb.write(
+        "etc/cont-init.d/10-plain",
+        "#!/bin/sh\necho plain-ran > /tmp/plain\n",
+        0o644,
+    );
     let out = sb.init().args(&["true"]).run(T);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(sb.read("tmp/plain").as_deref(), Some("plain-ran\n"));
-    assert!(out.stderr.contains("/etc/cont-init.d/10-plain is not executable: running it through /bin/sh"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("/etc/cont-init.d/10-plain is not executable: running it through /bin/sh"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn invalid_setting_stops_before_anything_starts() {
-    let Some(sb) = sandbox("invalid_setting") else { return };
-    sb.write("etc/cont-init.d/10-mark", "#!/bin/sh\ntouch /tmp/started\n", 0o755);
+    let Some(sb) = sandbox("invalid_setting") else {
+        return;
+    };
+    sb.write(
+        "etc/cont-init.d/10-mark",
+        "#!/bin/sh\ntouch /tmp/started\n",
+        0o755,
+    );
     let out = sb
         .init()
         .env("CUSTOS_KILL_GRACETIME", "3 s")
@@ -145,15 +243,31 @@ fn invalid_setting_stops_before_anything_starts() {
         .args(&["sh", "-c", "touch /tmp/cmd"])
         .run(T);
     assert_eq!(out.code, 100, "{}", out.stderr);
-    assert!(out.stderr.contains("init: fatal: CUSTOS_KILL_GRACETIME: invalid duration \"3 s\""), "{}", out.stderr);
-    assert!(out.stderr.contains("init: fatal: S6_LOGGING: invalid value \"7\""), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("init: fatal: CUSTOS_KILL_GRACETIME: invalid duration \"3 s\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("init: fatal: S6_LOGGING: invalid value \"7\""),
+        "{}",
+        out.stderr
+    );
     assert!(sb.read("tmp/started").is_none() && sb.read("tmp/cmd").is_none());
 }
 
 #[test]
 fn read_only_root_with_noexec_run() {
-    let Some(sb) = sandbox("read_only") else { return };
-    sb.write("etc/cont-init.d/10-x", "#!/bin/sh\necho cont-init-ran\n", 0o755);
+    let Some(sb) = sandbox("read_only") else {
+        return;
+    };
+    sb.write(
+        "etc/cont-init.d/10-x",
+        "#!/bin/sh\necho cont-init-ran\n",
+        0o755,
+    );
     let out = sb
         .init()
         .read_only_root()
@@ -161,43 +275,87 @@ fn read_only_root_with_noexec_run() {
         .env("HOME_MARK", "here")
         .run(T);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("cont-init-ran") && out.stdout.contains("here"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("cont-init-ran") && out.stdout.contains("here"),
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains("writable"));
 }
 
 #[test]
 fn stale_run_custos_is_reused() {
-    let Some(sb) = sandbox("stale_run") else { return };
-    let out = sb.init().run_on_disk().env("FIRST", "1").args(&["true"]).run(T);
+    let Some(sb) = sandbox("stale_run") else {
+        return;
+    };
+    let out = sb
+        .init()
+        .run_on_disk()
+        .env("FIRST", "1")
+        .args(&["true"])
+        .run(T);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(sb.root().join("run/custos/container_environment/FIRST").exists());
+    assert!(sb
+        .root()
+        .join("run/custos/container_environment/FIRST")
+        .exists());
     let out = sb
         .init()
         .run_on_disk()
         .args(&["sh", "-c", "ls /run/custos/container_environment"])
         .run(T);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(!out.stdout.contains("FIRST"), "the stale environment was cleared: {}", out.stdout);
+    assert!(
+        !out.stdout.contains("FIRST"),
+        "the stale environment was cleared: {}",
+        out.stdout
+    );
 }
 
 #[test]
 fn unwritable_run_says_how_to_fix_it() {
-    let Some(sb) = sandbox("unwritable_run") else { return };
-    let out = sb.init().read_only_root().run_on_disk().args(&["true"]).run(T);
+    let Some(sb) = sandbox("unwritable_run") else {
+        return;
+    };
+    let out = sb
+        .init()
+        .read_only_root()
+        .run_on_disk()
+        .args(&["true"])
+        .run(T);
     assert_eq!(out.code, 111, "{}", out.stderr);
-    assert!(out.stderr.contains("unable to create /run/custos"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unable to create /run/custos"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("--tmpfs /run"), "{}", out.stderr);
 }
 
 #[test]
 fn runs_as_a_non_root_user() {
-    let Some(sb) = sandbox("non_root") else { return };
+    let Some(sb) = sandbox("non_root") else {
+        return;
+    };
     if !custos_tests::is_real_root() {
         skip("runs_as_a_non_root_user", "needs real root to switch users");
         return;
     }
-    sb.write("etc/cont-init.d/10-who", "#!/bin/sh\nid -u > /tmp/who\n", 0o755);
-    let out = sb.init().user(1000, 1000).args(&["sh", "-c", "id -u; stat -c %u /run/custos"]).run(T);
+    sb.write(
+        "etc/cont-init.d/10-who",
+        "#!/bin/sh\nid -u > /tmp/who\n",
+        0o755,
+    );
+    let out = sb
+        .init()
+        .user(1000, 1000)
+        .args(&["sh", "-c", "id -u; stat -c %u /run/custos"])
+        .run(T);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout.split_whitespace().collect::<Vec<_>>(), ["1000", "1000"], "{}", out.stderr);
+    assert_eq!(
+        out.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["1000", "1000"],
+        "{}",
+        out.stderr
+    );
 }

@@ -83,11 +83,16 @@ impl Command {
                 b'p' => Some(Command::Pause),
                 b'c' => Some(Command::Cont),
                 b's' => {
-                    let Some(&n) = bytes.get(i) else { return (out, Some(b's')) };
+                    let Some(&n) = bytes.get(i) else {
+                        return (out, Some(b's'));
+                    };
                     i += 1;
                     Signal::try_from(n as i32).ok().map(Command::Signal)
                 }
-                _ => NAMED_SIGNALS.iter().find(|(c, _)| *c == b).map(|(_, s)| Command::Signal(*s)),
+                _ => NAMED_SIGNALS
+                    .iter()
+                    .find(|(c, _)| *c == b)
+                    .map(|(_, s)| Command::Signal(*s)),
             };
             out.extend(cmd);
         }
@@ -117,7 +122,9 @@ pub fn send(fifo: &Path, bytes: &[u8]) -> Result<(), SendError> {
             return Err(match errno_of(&e) {
                 Errno::ENXIO | Errno::ENOENT | Errno::ENOTDIR => SendError::NotSupervised,
                 Errno::EACCES | Errno::EPERM => SendError::PermissionDenied,
-                other => SendError::Other(Error::sys(format_args!("open {}", fifo.display()), other)),
+                other => {
+                    SendError::Other(Error::sys(format_args!("open {}", fifo.display()), other))
+                }
             })
         }
     };

@@ -18,7 +18,12 @@ use crate::error::{Error, Result};
 /// and no `=` (it could not come back as a variable).
 pub fn storable_name(name: &OsStr) -> bool {
     let b = name.as_bytes();
-    !b.is_empty() && b != b"." && b != b".." && !b.contains(&b'/') && !b.contains(&b'=') && !b.contains(&0)
+    !b.is_empty()
+        && b != b"."
+        && b != b".."
+        && !b.contains(&b'/')
+        && !b.contains(&b'=')
+        && !b.contains(&0)
 }
 
 /// Writes every variable into `dir` (which must exist). Returns the names that cannot be files.
@@ -50,7 +55,8 @@ pub fn write_one(dir: &Path, name: &OsStr, value: &OsStr) -> Result<()> {
         .mode(0o644)
         .open(&path)
         .map_err(|e| Error::io(format_args!("create {}", path.display()), &e))?;
-    f.write_all(&content).map_err(|e| Error::io(format_args!("write {}", path.display()), &e))
+    f.write_all(&content)
+        .map_err(|e| Error::io(format_args!("write {}", path.display()), &e))
 }
 
 /// The value stored in a file's content: the content less one trailing newline.
@@ -64,7 +70,8 @@ pub fn value_of(mut content: Vec<u8>) -> OsString {
 /// Reads every variable of `dir`, sorted by name. Names beginning with `.` are skipped
 /// (editors' and tools' temporary files), and so are sub-folders.
 pub fn read_all(dir: &Path) -> Result<Vec<(OsString, OsString)>> {
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(format_args!("read {}", dir.display()), &e))?;
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format_args!("read {}", dir.display()), &e))?;
     let mut vars = Vec::new();
     for entry in rd {
         let entry = entry.map_err(|e| Error::io(format_args!("read {}", dir.display()), &e))?;
@@ -76,7 +83,8 @@ pub fn read_all(dir: &Path) -> Result<Vec<(OsString, OsString)>> {
         if path.is_dir() {
             continue;
         }
-        let content = std::fs::read(&path).map_err(|e| Error::io(format_args!("read {}", path.display()), &e))?;
+        let content = std::fs::read(&path)
+            .map_err(|e| Error::io(format_args!("read {}", path.display()), &e))?;
         vars.push((name, value_of(content)));
     }
     vars.sort();
@@ -99,7 +107,14 @@ mod tests {
             ("EQUALS".into(), "a=b=c".into()),
             ("BYTES".into(), OsString::from_vec(vec![0xff, 0xfe, b'x'])),
         ];
-        let skipped = write_all(&dir, values.clone().into_iter().chain([("A/B".into(), "x".into())])).unwrap();
+        let skipped = write_all(
+            &dir,
+            values
+                .clone()
+                .into_iter()
+                .chain([("A/B".into(), "x".into())]),
+        )
+        .unwrap();
         assert_eq!(skipped, vec![OsString::from("A/B")]);
         let mut expected = values;
         expected.sort();

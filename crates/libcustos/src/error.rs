@@ -18,12 +18,18 @@ pub struct Error {
 impl Error {
     /// Invalid input or usage: exit 100.
     pub fn invalid(message: impl Into<String>) -> Error {
-        Error { code: exit::USAGE, message: message.into() }
+        Error {
+            code: exit::USAGE,
+            message: message.into(),
+        }
     }
 
     /// A failed system call: `unable to WHAT: REASON`, exit 111.
     pub fn sys(what: impl fmt::Display, errno: Errno) -> Error {
-        Error { code: exit::SYSTEM, message: format!("unable to {what}: {}", errno.desc()) }
+        Error {
+            code: exit::SYSTEM,
+            message: format!("unable to {what}: {}", errno.desc()),
+        }
     }
 
     /// A failed std::io call, worded like `sys` (no " (os error N)" suffix).
@@ -34,7 +40,9 @@ impl Error {
 
 /// The errno behind an io::Error (EIO when it has none).
 pub fn errno_of(err: &std::io::Error) -> Errno {
-    err.raw_os_error().map(Errno::from_raw).unwrap_or(Errno::EIO)
+    err.raw_os_error()
+        .map(Errno::from_raw)
+        .unwrap_or(Errno::EIO)
 }
 
 impl fmt::Display for Error {

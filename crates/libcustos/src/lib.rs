@@ -10,14 +10,14 @@
 //! `IN_MOVED_TO`; nobody sleeps in a loop.
 #![deny(unsafe_op_in_unsafe_fn)]
 
-pub mod error;
-pub mod exit;
-pub mod msg;
-pub mod paths;
 pub mod account;
 pub mod control;
 pub mod envdir;
+pub mod error;
+pub mod exit;
 pub mod lock;
+pub mod msg;
+pub mod paths;
 pub mod script;
 pub mod servicedir;
 pub mod settings;

@@ -39,7 +39,9 @@ pub fn take(dir: &Path) -> Result<Option<File>> {
 /// Whether a supervise process holds the lock of `dir` (any user may ask).
 pub fn is_held(dir: &Path) -> bool {
     let path = dir.join(paths::SUPERVISE_LOCK);
-    let Ok(f) = File::open(&path) else { return false };
+    let Ok(f) = File::open(&path) else {
+        return false;
+    };
     // SAFETY: plain syscall on a descriptor we own.
     let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
     r != 0 && Errno::last() == Errno::EWOULDBLOCK

@@ -26,7 +26,11 @@ pub struct Plan {
 /// Decides how to run `path`.
 pub fn plan(path: &Path) -> Result<Plan> {
     if access(path, AccessFlags::X_OK).is_ok() {
-        return Ok(Plan { program: path.to_path_buf(), args: Vec::new(), via_interpreter: false });
+        return Ok(Plan {
+            program: path.to_path_buf(),
+            args: Vec::new(),
+            via_interpreter: false,
+        });
     }
     let mut head = [0u8; 256];
     let n = std::fs::File::open(path)
@@ -40,7 +44,10 @@ pub fn plan(path: &Path) -> Result<Plan> {
         )));
     };
     let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
-    let text = std::ffi::OsStr::from_bytes(line).to_string_lossy().trim().to_string();
+    let text = std::ffi::OsStr::from_bytes(line)
+        .to_string_lossy()
+        .trim()
+        .to_string();
     // as the kernel does: the interpreter, then at most one argument (the rest of the line)
     let (interp, arg) = match text.split_once(|c: char| c == ' ' || c == '\t') {
         Some((i, a)) => (i.to_string(), Some(a.trim().to_string())),
@@ -49,9 +56,17 @@ pub fn plan(path: &Path) -> Result<Plan> {
     if interp.is_empty() {
         return Err(Error::invalid(format!("{}: empty #! line", path.display())));
     }
-    let mut args: Vec<OsString> = arg.into_iter().filter(|a| !a.is_empty()).map(OsString::from).collect();
+    let mut args: Vec<OsString> = arg
+        .into_iter()
+        .filter(|a| !a.is_empty())
+        .map(OsString::from)
+        .collect();
     args.push(path.as_os_str().to_owned());
-    Ok(Plan { program: PathBuf::from(interp), args, via_interpreter: true })
+    Ok(Plan {
+        program: PathBuf::from(interp),
+        args,
+        via_interpreter: true,
+    })
 }
 
 #[cfg(test)]
@@ -72,7 +87,10 @@ mod tests {
         let pl = plan(&p).unwrap();
         assert!(pl.via_interpreter);
         assert_eq!(pl.program, PathBuf::from("/bin/sh"));
-        assert_eq!(pl.args, vec![OsString::from("-e"), p.clone().into_os_string()]);
+        assert_eq!(
+            pl.args,
+            vec![OsString::from("-e"), p.clone().into_os_string()]
+        );
         std::fs::write(&p, "echo no shebang\n").unwrap();
         assert!(plan(&p).unwrap_err().message.contains("no #! line"));
         std::fs::remove_dir_all(&d).unwrap();

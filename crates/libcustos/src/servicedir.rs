@@ -36,7 +36,9 @@ pub struct ServiceDef {
 pub fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
     if ok {
         Ok(())
     } else {
@@ -58,12 +60,15 @@ fn read_setting(dir: &Path, file: &str) -> Result<Option<String>> {
 fn read_ms(dir: &Path, file: &str) -> Result<Option<Duration>> {
     match read_setting(dir, file)? {
         None => Ok(None),
-        Some(t) => t.parse::<u64>().map(|ms| Some(Duration::from_millis(ms))).map_err(|_| {
-            Error::invalid(format!(
-                "{}: invalid value {t:?} (expected a number of milliseconds)",
-                dir.join(file).display()
-            ))
-        }),
+        Some(t) => t
+            .parse::<u64>()
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .map_err(|_| {
+                Error::invalid(format!(
+                    "{}: invalid value {t:?} (expected a number of milliseconds)",
+                    dir.join(file).display()
+                ))
+            }),
     }
 }
 
@@ -72,9 +77,17 @@ pub fn load(name: &str, dir: &Path) -> Result<ServiceDef> {
     let run = dir.join(paths::RUN);
     match std::fs::metadata(&run) {
         Ok(m) if m.is_file() => {}
-        Ok(_) => return Err(Error::invalid(format!("{}: not a regular file", run.display()))),
+        Ok(_) => {
+            return Err(Error::invalid(format!(
+                "{}: not a regular file",
+                run.display()
+            )))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::invalid(format!("{}: missing (every service needs a run file)", run.display())))
+            return Err(Error::invalid(format!(
+                "{}: missing (every service needs a run file)",
+                run.display()
+            )))
         }
         Err(e) => return Err(Error::io(format_args!("stat {}", run.display()), &e)),
     }
@@ -93,7 +106,11 @@ pub fn load(name: &str, dir: &Path) -> Result<ServiceDef> {
     let down_signal = match read_setting(dir, paths::DOWN_SIGNAL)? {
         None => Signal::SIGTERM,
         Some(t) => signal::parse(&t).map_err(|e| {
-            Error::invalid(format!("{}: {}", dir.join(paths::DOWN_SIGNAL).display(), e.message))
+            Error::invalid(format!(
+                "{}: {}",
+                dir.join(paths::DOWN_SIGNAL).display(),
+                e.message
+            ))
         })?,
     };
     let timeout_finish = read_ms(dir, paths::TIMEOUT_FINISH)?.unwrap_or(DEFAULT_TIMEOUT_FINISH);
@@ -101,13 +118,15 @@ pub fn load(name: &str, dir: &Path) -> Result<ServiceDef> {
     let mut dependencies = Vec::new();
     let deps_dir = dir.join(paths::DEPENDENCIES);
     if deps_dir.is_dir() {
-        let rd = std::fs::read_dir(&deps_dir).map_err(|e| Error::io(format_args!("read {}", deps_dir.display()), &e))?;
+        let rd = std::fs::read_dir(&deps_dir)
+            .map_err(|e| Error::io(format_args!("read {}", deps_dir.display()), &e))?;
         for entry in rd.flatten() {
             let dep = entry.file_name().to_string_lossy().to_string();
             if dep.starts_with('.') {
                 continue;
             }
-            validate_name(&dep).map_err(|e| Error::invalid(format!("{}: {}", deps_dir.display(), e.message)))?;
+            validate_name(&dep)
+                .map_err(|e| Error::invalid(format!("{}: {}", deps_dir.display(), e.message)))?;
             dependencies.push(dep);
         }
         dependencies.sort();
@@ -208,10 +227,18 @@ mod tests {
     fn bad_values_name_the_file() {
         let d = tmp("bad");
         std::fs::write(d.join("run"), "").unwrap();
-        for (file, value) in [("down-signal", "NOPE"), ("timeout-kill", "3s"), ("notification-fd", "1")] {
+        for (file, value) in [
+            ("down-signal", "NOPE"),
+            ("timeout-kill", "3s"),
+            ("notification-fd", "1"),
+        ] {
             std::fs::write(d.join(file), value).unwrap();
             let e = load("x", &d).unwrap_err();
-            assert!(e.message.contains(file) && e.message.contains(value), "{}", e.message);
+            assert!(
+                e.message.contains(file) && e.message.contains(value),
+                "{}",
+                e.message
+            );
             std::fs::remove_file(d.join(file)).unwrap();
         }
     }

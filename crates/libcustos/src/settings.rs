@@ -76,14 +76,30 @@ pub const KNOWN: [&str; 16] = [
 ];
 
 /// s6-overlay variables custos does not need: accepted without a word.
-const S6_SILENT: [&str; 3] = ["S6_READ_ONLY_ROOT", "S6_SERVICES_READYTIME", "S6_YES_I_WANT_A_WORLD_WRITABLE_RUN_BECAUSE_KUBERNETES"];
+const S6_SILENT: [&str; 3] = [
+    "S6_READ_ONLY_ROOT",
+    "S6_SERVICES_READYTIME",
+    "S6_YES_I_WANT_A_WORLD_WRITABLE_RUN_BECAUSE_KUBERNETES",
+];
 
 /// s6-overlay variables custos does not implement, and the custos way to do the same.
 const S6_ADVICE: [(&str, &str); 5] = [
-    ("S6_CMD_USE_TERMINAL", "custos gives CMD the terminal whenever stdin is one"),
-    ("S6_STAGE2_HOOK", "put the hook in /etc/cont-init.d, which runs at the same point"),
-    ("S6_GLOBAL_PATH", "set PATH in the container environment (ENV PATH=... in the Dockerfile)"),
-    ("S6_CATCHALL_USER", "the catch-all logger always runs as nobody"),
+    (
+        "S6_CMD_USE_TERMINAL",
+        "custos gives CMD the terminal whenever stdin is one",
+    ),
+    (
+        "S6_STAGE2_HOOK",
+        "put the hook in /etc/cont-init.d, which runs at the same point",
+    ),
+    (
+        "S6_GLOBAL_PATH",
+        "set PATH in the container environment (ENV PATH=... in the Dockerfile)",
+    ),
+    (
+        "S6_CATCHALL_USER",
+        "the catch-all logger always runs as nobody",
+    ),
     ("S6_LOGGING_FILTER", "filter in a service's own log/run"),
 ];
 
@@ -104,7 +120,11 @@ impl Lookup<'_> {
     fn get(&self, key: &str) -> Option<(String, String)> {
         for prefix in ["CUSTOS_", "S6_"] {
             let name = format!("{prefix}{key}");
-            if let Some((_, v)) = self.env.iter().find(|(k, _)| k.as_os_str() == OsStr::new(&name)) {
+            if let Some((_, v)) = self
+                .env
+                .iter()
+                .find(|(k, _)| k.as_os_str() == OsStr::new(&name))
+            {
                 return Some((name, v.to_string_lossy().into_owned()));
             }
         }
@@ -112,11 +132,14 @@ impl Lookup<'_> {
     }
 
     fn choice(&mut self, key: &str, max: u8, default: u8, meaning: &str) -> u8 {
-        let Some((name, v)) = self.get(key) else { return default };
+        let Some((name, v)) = self.get(key) else {
+            return default;
+        };
         match v.trim().parse::<u8>() {
             Ok(n) if n <= max => n,
             _ => {
-                self.errors.push(format!("{name}: invalid value {v:?} (expected {meaning})"));
+                self.errors
+                    .push(format!("{name}: invalid value {v:?} (expected {meaning})"));
                 default
             }
         }
@@ -127,15 +150,21 @@ impl Lookup<'_> {
     }
 
     fn level(&mut self, key: &str, default: u8) -> u8 {
-        let Some((name, v)) = self.get(key) else { return default };
+        let Some((name, v)) = self.get(key) else {
+            return default;
+        };
         v.trim().parse::<u8>().unwrap_or_else(|_| {
-            self.errors.push(format!("{name}: invalid value {v:?} (expected a number from 0 to 5)"));
+            self.errors.push(format!(
+                "{name}: invalid value {v:?} (expected a number from 0 to 5)"
+            ));
             default
         })
     }
 
     fn duration(&mut self, key: &str, default: Duration) -> Duration {
-        let Some((name, v)) = self.get(key) else { return default };
+        let Some((name, v)) = self.get(key) else {
+            return default;
+        };
         parse_duration(&v).unwrap_or_else(|_| {
             self.errors.push(format!(
                 "{name}: invalid duration {v:?} (expected milliseconds like 3000, or 3s, 500ms, 1m)"
@@ -153,14 +182,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, Error> {
     }
     // humantime would also take "3 s" and "3 seconds 5 ms": keep one compact form
     let compact = !t.is_empty() && !t.contains(char::is_whitespace);
-    compact.then(|| humantime::parse_duration(t).ok()).flatten().ok_or_else(|| {
-        Error::invalid(format!("{t:?}: invalid duration (expected milliseconds like 3000, or 3s, 500ms, 1m)"))
-    })
+    compact
+        .then(|| humantime::parse_duration(t).ok())
+        .flatten()
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{t:?}: invalid duration (expected milliseconds like 3000, or 3s, 500ms, 1m)"
+            ))
+        })
 }
 
 /// Reads the settings from the environment `env`. Err: every invalid value, one message each.
 pub fn parse(env: &[(OsString, OsString)]) -> Result<Parsed, Vec<String>> {
-    let mut l = Lookup { env, errors: Vec::new() };
+    let mut l = Lookup {
+        env,
+        errors: Vec::new(),
+    };
     let d = Settings::default();
     let maxtime = l.duration("CMD_WAIT_FOR_SERVICES_MAXTIME", Duration::from_millis(5000));
     let settings = Settings {
@@ -206,7 +243,10 @@ pub fn parse(env: &[(OsString, OsString)]) -> Result<Parsed, Vec<String>> {
     if !l.errors.is_empty() {
         return Err(l.errors);
     }
-    Ok(Parsed { settings, warnings: unknown_variables(env) })
+    Ok(Parsed {
+        settings,
+        warnings: unknown_variables(env),
+    })
 }
 
 /// One warning per CUSTOS_ or S6_ variable custos does not read: nothing is ignored without a word.
@@ -216,7 +256,9 @@ fn unknown_variables(env: &[(OsString, OsString)]) -> Vec<String> {
         let Some(name) = k.to_str() else { continue };
         if let Some(key) = name.strip_prefix("CUSTOS_") {
             if !KNOWN.contains(&key) {
-                warnings.push(format!("{name}: unknown setting, ignored (the settings are listed in docs/init.md)"));
+                warnings.push(format!(
+                    "{name}: unknown setting, ignored (the settings are listed in docs/init.md)"
+                ));
             }
         } else if let Some(key) = name.strip_prefix("S6_") {
             if KNOWN.contains(&key) || S6_SILENT.contains(&name) {
@@ -227,7 +269,9 @@ fn unknown_variables(env: &[(OsString, OsString)]) -> Vec<String> {
                 .find(|(n, _)| *n == name)
                 .map(|(_, a)| a.to_string())
                 .unwrap_or_else(|| "see docs/migrating.md for the custos equivalent".into());
-            warnings.push(format!("{name}: not implemented by custos, ignored: {advice}"));
+            warnings.push(format!(
+                "{name}: not implemented by custos, ignored: {advice}"
+            ));
         }
     }
     warnings
@@ -238,7 +282,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
-        pairs.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect()
     }
 
     #[test]
@@ -250,8 +297,19 @@ mod tests {
 
     #[test]
     fn durations() {
-        for (text, ms) in [("3000", 3000), ("3s", 3000), ("500ms", 500), ("1m", 60000), (" 0 ", 0), ("1m30s", 90000)] {
-            assert_eq!(parse_duration(text).unwrap(), Duration::from_millis(ms), "{text}");
+        for (text, ms) in [
+            ("3000", 3000),
+            ("3s", 3000),
+            ("500ms", 500),
+            ("1m", 60000),
+            (" 0 ", 0),
+            ("1m30s", 90000),
+        ] {
+            assert_eq!(
+                parse_duration(text).unwrap(),
+                Duration::from_millis(ms),
+                "{text}"
+            );
         }
         for bad in ["", "3 s", "-1", "soon", "3x"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
@@ -260,7 +318,11 @@ mod tests {
 
     #[test]
     fn custos_wins_over_s6() {
-        let p = parse(&env(&[("S6_KILL_GRACETIME", "100"), ("CUSTOS_KILL_GRACETIME", "2s")])).unwrap();
+        let p = parse(&env(&[
+            ("S6_KILL_GRACETIME", "100"),
+            ("CUSTOS_KILL_GRACETIME", "2s"),
+        ]))
+        .unwrap();
         assert_eq!(p.settings.kill_gracetime, Duration::from_secs(2));
         let p = parse(&env(&[("S6_KILL_GRACETIME", "100")])).unwrap();
         assert_eq!(p.settings.kill_gracetime, Duration::from_millis(100));
@@ -277,9 +339,16 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(errs.len(), 5, "{errs:?}");
-        assert!(errs[0].starts_with("S6_BEHAVIOUR_IF_STAGE2_FAILS: invalid value \"3\""), "{errs:?}");
-        assert!(errs.iter().any(|e| e.starts_with("CUSTOS_KILL_GRACETIME: invalid duration \"3 s\"")));
-        assert!(errs.iter().any(|e| e.starts_with("CUSTOS_KEEP_ENV") && e.contains("0 or 1")));
+        assert!(
+            errs[0].starts_with("S6_BEHAVIOUR_IF_STAGE2_FAILS: invalid value \"3\""),
+            "{errs:?}"
+        );
+        assert!(errs
+            .iter()
+            .any(|e| e.starts_with("CUSTOS_KILL_GRACETIME: invalid duration \"3 s\"")));
+        assert!(errs
+            .iter()
+            .any(|e| e.starts_with("CUSTOS_KEEP_ENV") && e.contains("0 or 1")));
     }
 
     #[test]
@@ -294,7 +363,10 @@ mod tests {
         .unwrap();
         let s = p.settings;
         assert_eq!(s.cmd_wait_for_services_maxtime, None);
-        assert_eq!(s.cmd_arg0, vec![OsString::from("/usr/bin/tool"), OsString::from("--flag")]);
+        assert_eq!(
+            s.cmd_arg0,
+            vec![OsString::from("/usr/bin/tool"), OsString::from("--flag")]
+        );
         assert_eq!(s.logging_script, vec!["n3", "s100", "t"]);
         assert_eq!(s.verbosity, 3);
         assert!(!s.keep_env);
@@ -311,7 +383,10 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(p.warnings.len(), 3, "{:?}", p.warnings);
-        assert!(p.warnings[0].starts_with("S6_STAGE2_HOOK: not implemented") && p.warnings[0].contains("cont-init.d"));
+        assert!(
+            p.warnings[0].starts_with("S6_STAGE2_HOOK: not implemented")
+                && p.warnings[0].contains("cont-init.d")
+        );
         assert!(p.warnings[1].contains("docs/migrating.md"));
         assert!(p.warnings[2].starts_with("CUSTOS_TYPO: unknown setting"));
     }

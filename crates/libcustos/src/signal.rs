@@ -8,12 +8,20 @@ use crate::error::{Error, Result};
 pub fn parse(text: &str) -> Result<Signal> {
     let t = text.trim();
     if let Ok(n) = t.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| Error::invalid(format!("{t}: not a signal number")));
+        return Signal::try_from(n)
+            .map_err(|_| Error::invalid(format!("{t}: not a signal number")));
     }
     let upper = t.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    full.parse::<Signal>()
-        .map_err(|_| Error::invalid(format!("{t}: unknown signal (expected a name like TERM or HUP, or a number)")))
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse::<Signal>().map_err(|_| {
+        Error::invalid(format!(
+            "{t}: unknown signal (expected a name like TERM or HUP, or a number)"
+        ))
+    })
 }
 
 /// `TERM` for SIGTERM: the name without `SIG`.
@@ -24,7 +32,9 @@ pub fn name(sig: Signal) -> &'static str {
 
 /// The short name of a signal number, or the number itself when it has none.
 pub fn name_of_number(n: i32) -> String {
-    Signal::try_from(n).map(|s| name(s).to_string()).unwrap_or_else(|_| n.to_string())
+    Signal::try_from(n)
+        .map(|s| name(s).to_string())
+        .unwrap_or_else(|_| n.to_string())
 }
 
 #[cfg(test)]

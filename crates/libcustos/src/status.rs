@@ -160,7 +160,11 @@ impl Status {
             last,
             pid: u64_at(8)?,
             since: unstamp(i64_at(16)?, u32_at(24)?),
-            ready_since: if ready_secs == 0 { None } else { Some(unstamp(ready_secs, u32_at(36)?)) },
+            ready_since: if ready_secs == 0 {
+                None
+            } else {
+                Some(unstamp(ready_secs, u32_at(36)?))
+            },
             pid_start_ticks: u64_at(40)?,
             restarts: u32_at(48)?,
         })
@@ -200,8 +204,14 @@ pub fn write(dir: &Path, status: &Status) -> Result<()> {
         .mode(0o644)
         .open(&tmp)
         .map_err(|e| Error::io(format_args!("create {}", tmp.display()), &e))?;
-    f.write_all(&status.pack()).map_err(|e| Error::io(format_args!("write {}", tmp.display()), &e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(format_args!("rename {} to {}", tmp.display(), path.display()), &e))
+    f.write_all(&status.pack())
+        .map_err(|e| Error::io(format_args!("write {}", tmp.display()), &e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| {
+        Error::io(
+            format_args!("rename {} to {}", tmp.display(), path.display()),
+            &e,
+        )
+    })
 }
 
 /// The start time of a process in clock ticks after boot, from /proc/PID/stat (field 22),
@@ -237,8 +247,18 @@ mod tests {
     fn round_trip() {
         let s = sample();
         assert_eq!(Status::unpack(&s.pack()), Some(s));
-        for last in [LastEnd::None, LastEnd::Exited(0), LastEnd::Exited(255), LastEnd::Unknown] {
-            let t = Status { last, ready_since: None, state: State::Finishing, ..s };
+        for last in [
+            LastEnd::None,
+            LastEnd::Exited(0),
+            LastEnd::Exited(255),
+            LastEnd::Unknown,
+        ] {
+            let t = Status {
+                last,
+                ready_since: None,
+                state: State::Finishing,
+                ..s
+            };
             assert_eq!(Status::unpack(&t.pack()), Some(t));
         }
     }

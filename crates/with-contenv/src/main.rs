@@ -39,8 +39,16 @@ fn main() {
     };
     let program = args.remove(0);
     // exec through Command: it restores SIGPIPE's default disposition, which Rust ignores
-    let err = std::process::Command::new(&program).args(&args).env_clear().envs(vars).exec();
+    let err = std::process::Command::new(&program)
+        .args(&args)
+        .env_clear()
+        .envs(vars)
+        .exec();
     let errno = libcustos::error::errno_of(&err);
-    fatal!("unable to exec {}: {}", program.to_string_lossy(), errno.desc());
+    fatal!(
+        "unable to exec {}: {}",
+        program.to_string_lossy(),
+        errno.desc()
+    );
     std::process::exit(exit::exec_failure(errno) as i32)
 }
