@@ -134,14 +134,16 @@ fn services(init: &mut Init) -> bool {
         Err(errors) => {
             let n = errors.len();
             for e in &errors[..n.saturating_sub(1)] {
-                if init.settings.behaviour_if_stage2_fails > 0 {
-                    fatal!("{e}");
+                match init.settings.behaviour_if_stage2_fails {
+                    0 => {}
+                    1 => warn!("{e}"),
+                    _ => fatal!("{e}"),
                 }
             }
             let last = errors.last().map(|e| e.message.clone()).unwrap_or_default();
             // the services that are valid are not started when any is invalid: a half tree
             // would start dependents without what they depend on
-            failed(init, &last, 1)
+            failed(init, &format!("{last} (no service was started)"), 1)
         }
     }
 }

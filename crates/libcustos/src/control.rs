@@ -12,7 +12,8 @@
 //! s N     any other signal: 's' followed by one byte, the signal number
 //! ```
 //! init commands: `h` + one byte: halt (stage 3) with that exit code; `H`: halt keeping the
-//! code the container would otherwise have.
+//! code the container would otherwise have; `e` + one byte: an essential service ended with
+//! that code (sent by its supervise).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;

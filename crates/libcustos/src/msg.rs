@@ -6,6 +6,7 @@
 //! description, so CMD's inherited stderr stays blocking), and a line that does not fit in the
 //! pipe is dropped and counted. Lines up to PIPE_BUF bytes are written whole or not at all.
 
+use std::io::Write;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;
@@ -134,12 +135,13 @@ macro_rules! debug { ($($a:tt)*) => { if $crate::msg::verbosity() >= 3 { $crate:
 /// Call it with the program's first argument.
 pub fn help_or_version(arg: Option<&std::ffi::OsStr>, help: &str) {
     match arg.and_then(|a| a.to_str()) {
+        // a closed stdout (`--help | head -1`) is not worth a panic
         Some("--help") | Some("-h") => {
-            println!("{help}");
+            let _ = writeln!(std::io::stdout(), "{help}");
             std::process::exit(0)
         }
         Some("--version") | Some("-V") => {
-            println!("{} {}", prog(), env!("CARGO_PKG_VERSION"));
+            let _ = writeln!(std::io::stdout(), "{} {}", prog(), env!("CARGO_PKG_VERSION"));
             std::process::exit(0)
         }
         _ => {}
