@@ -3,7 +3,8 @@
 # as PID 1 of fresh pid+mount namespaces chrooted into a busybox root with no services:
 #   start: exec of the init to CMD's first instruction (CMD prints the clock);
 #   stop:  SIGTERM to the init until it has exited (CMD `sleep 100`, which dies on TERM).
-# Prints the median of N runs (default 10) of each, side by side. Needs root, busybox-static,
+# Prints the median of N runs (default 10) of each, side by side; the row `none` (CMD as PID 1
+# itself) is the cost of the namespaces and chroot, common to all. Needs root, busybox-static,
 # and dist/ from ./release.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,18 +60,23 @@ stop_ms() { # INIT... : ms from SIGTERM to exit
 
 printf '%-12s %12s %12s\n' init "start (ms)" "stop (ms)"
 declare -A start stop
-for init in custos tini dumb-init catatonit; do
+for init in none custos tini dumb-init catatonit; do
   case $init in
+    none) cmd=() ;;  # CMD itself as PID 1: the cost of the namespaces, to subtract
     custos) cmd=(/init) ;;
     tini) [ -x "$root/bin/tini" ] || continue; cmd=(/bin/tini --) ;;
     dumb-init) [ -x "$root/bin/dumb-init" ] || continue; cmd=(/bin/dumb-init) ;;
     catatonit) [ -x "$root/bin/catatonit" ] || continue; cmd=(/bin/catatonit --) ;;
   esac
   start[$init]=$(start_ms "${cmd[@]}")
-  stop[$init]=$(stop_ms "${cmd[@]}")
+  if [ "$init" = none ]; then
+    stop[$init]=-  # sleep as PID 1 has no handler: SIGTERM from outside cannot stop it
+  else
+    stop[$init]=$(stop_ms "${cmd[@]}")
+  fi
   printf '%-12s %12s %12s\n' "$init" "${start[$init]}" "${stop[$init]}"
 done
 if [ -n "${start[tini]:-}" ]; then
-  awk -v a="${start[custos]}" -v b="${start[tini]}" -v c="${stop[custos]}" -v d="${stop[tini]}" \
-    'BEGIN { printf "custos/tini: start %.2fx, stop %.2fx (below 1 is faster)\n", a/b, c/d }'
+  awk -v a="${start[custos]}" -v b="${start[tini]}" -v c="${stop[custos]}" -v d="${stop[tini]}" -v z="${start[none]}" \
+    'BEGIN { printf "custos/tini: start %.2fx, stop %.2fx (below 1 is faster); start less the namespace cost: custos %.2f ms, tini %.2f ms\n", a/b, c/d, a-z, b-z }'
 fi
