@@ -373,6 +373,18 @@ fn essential_service_stops_the_container_with_its_code() {
 }
 
 #[test]
+fn essential_service_code_wins_over_the_cmd_it_stopped() {
+    let Some(sb) = sandbox("svc_essential_cmd") else { return };
+    service(&sb, "core", "while [ ! -e /tmp/die ]; do sleep 0.02; done\nexit 9");
+    sb.write("etc/services.d/core/essential", "", 0o644);
+    let run = sb.init().args(&["sh", "-c", "echo ready; exec sleep 1000"]).spawn();
+    assert!(run.wait_output("ready", T), "{}", run.stderr());
+    sb.write("tmp/die", "", 0o644);
+    let out = run.wait(T);
+    assert_eq!(out.code, 9, "{}", out.stderr);
+}
+
+#[test]
 fn svctl_halt_sets_the_exit_code_even_over_cmd() {
     let Some(sb) = sandbox("svc_halt") else {
         return;

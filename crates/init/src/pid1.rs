@@ -23,6 +23,8 @@ pub struct Init {
     /// CMD's pid (and process group) while it runs.
     pub cmd: Option<Pid>,
     pub cmd_result: Option<Termination>,
+    /// CMD ended because stage 3 stopped it (not on its own).
+    pub cmd_stopped_by_us: bool,
     /// Stage 3 was asked for (signal, CMD exit, halt, essential, stage-2 failure).
     pub stop_requested: bool,
     pub in_stage3: bool,
@@ -48,6 +50,7 @@ impl Init {
             tree: Tree::empty(),
             cmd: None,
             cmd_result: None,
+            cmd_stopped_by_us: false,
             stop_requested: false,
             in_stage3: false,
             hurry: false,
@@ -122,6 +125,7 @@ impl Init {
             info!("CMD {}", how.describe());
             self.cmd = None;
             self.cmd_result = Some(how);
+            self.cmd_stopped_by_us = self.in_stage3;
             self.stop_requested = true;
         } else if self.tree.reaped(pid, how, self.in_stage3) {
         } else if self.waited.contains(&pid) {
@@ -196,9 +200,12 @@ impl Init {
     }
 
     /// The container's exit code: halt's, else CMD's, else an essential service's, else a
-    /// stage-2 failure's, else 0.
+    /// stage-2 failure's, else 0. When an essential service's end stopped a CMD that was still
+    /// running, the service's code is the honest one.
     pub fn exit_code(&self) -> u8 {
+        let essential_first = self.essential_code.filter(|_| self.cmd_stopped_by_us);
         self.halt_code
+            .or(essential_first)
             .or(self.cmd_result.map(Termination::code))
             .or(self.essential_code)
             .or(self.stage2_code)
