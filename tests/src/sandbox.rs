@@ -942,3 +942,21 @@ impl Drop for Running {
         self.kill_now();
     }
 }
+
+/// A fresh sandbox for `test`, or None (after `skip` said why) where namespaces do not work.
+pub fn for_test(test: &str) -> Option<Sandbox> {
+    if let Err(why) = namespaces_available() {
+        crate::skip(test, &why);
+        return None;
+    }
+    Some(Sandbox::new(test))
+}
+
+/// A busybox sh snippet that prints `zombies=N`: the processes of the pid namespace in state Z.
+pub const COUNT_ZOMBIES: &str = r#"z=0
+for s in /proc/[0-9]*/stat; do
+  read -r line < "$s" 2>/dev/null || continue
+  set -- ${line##*) }
+  [ "$1" = Z ] && z=$((z+1))
+done
+echo "zombies=$z""#;

@@ -3,18 +3,14 @@
 
 use std::time::Duration;
 
-use custos_tests::sandbox::{namespaces_available, Sandbox};
-use custos_tests::{skip, wait_until};
+use custos_tests::sandbox::Sandbox;
+use custos_tests::wait_until;
 use nix::sys::signal::Signal;
 
 const T: Duration = Duration::from_secs(20);
 
 fn sandbox(test: &str) -> Option<Sandbox> {
-    if let Err(why) = namespaces_available() {
-        skip(test, &why);
-        return None;
-    }
-    Some(Sandbox::new(test))
+    custos_tests::sandbox::for_test(test)
 }
 
 fn setup(sb: &Sandbox) {

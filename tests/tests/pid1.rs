@@ -3,18 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use custos_tests::sandbox::{namespaces_available, Sandbox};
-use custos_tests::skip;
+use custos_tests::sandbox::Sandbox;
 use nix::sys::signal::Signal;
 
 const T: Duration = Duration::from_secs(20);
 
 fn sandbox(test: &str) -> Option<Sandbox> {
-    if let Err(why) = namespaces_available() {
-        skip(test, &why);
-        return None;
-    }
-    Some(Sandbox::new(test))
+    custos_tests::sandbox::for_test(test)
 }
 
 #[test]
@@ -80,17 +75,12 @@ fn zombie_storm_is_reaped() {
 i=0
 while [ $i -lt 2000 ]; do ( true & ) ; i=$((i+1)); done
 sleep 1
-z=0
-for s in /proc/[0-9]*/stat; do
-  read -r line < "$s" 2>/dev/null || continue
-  set -- ${line##*) }
-  [ "$1" = Z ] && z=$((z+1))
-done
-echo "zombies=$z"
-"#;
+"#
+    .to_string()
+        + custos_tests::sandbox::COUNT_ZOMBIES;
     let out = sb
         .init()
-        .args(&["sh", "-c", script])
+        .args(&["sh", "-c", &script])
         .run(Duration::from_secs(60));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
@@ -238,19 +228,14 @@ fn not_pid1_still_reaps_orphans() {
 i=0
 while [ $i -lt 200 ]; do ( true & ) ; i=$((i+1)); done
 sleep 0.5
-z=0
-for s in /proc/[0-9]*/stat; do
-  read -r line < "$s" 2>/dev/null || continue
-  set -- ${line##*) }
-  [ "$1" = Z ] && z=$((z+1))
-done
-echo "zombies=$z pid=$$"
-exit 9
-"#;
+"#
+    .to_string()
+        + custos_tests::sandbox::COUNT_ZOMBIES
+        + "\nexit 9\n";
     let out = sb
         .init()
         .under_other_pid1()
-        .args(&["sh", "-c", script])
+        .args(&["sh", "-c", &script])
         .run(T);
     assert_eq!(out.code, 9, "{}", out.stderr);
     assert!(out.stdout.contains("zombies=0"), "{}", out.stdout);

@@ -3,18 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use custos_tests::sandbox::{namespaces_available, Running, Sandbox};
+use custos_tests::sandbox::{Running, Sandbox};
 use custos_tests::{skip, wait_until};
 use nix::sys::signal::Signal;
 
 const T: Duration = Duration::from_secs(20);
 
 fn sandbox(test: &str) -> Option<Sandbox> {
-    if let Err(why) = namespaces_available() {
-        skip(test, &why);
-        return None;
-    }
-    Some(Sandbox::new(test))
+    custos_tests::sandbox::for_test(test)
 }
 
 fn service(sb: &Sandbox, name: &str, run: &str) {
@@ -374,10 +370,19 @@ fn essential_service_stops_the_container_with_its_code() {
 
 #[test]
 fn essential_service_code_wins_over_the_cmd_it_stopped() {
-    let Some(sb) = sandbox("svc_essential_cmd") else { return };
-    service(&sb, "core", "while [ ! -e /tmp/die ]; do sleep 0.02; done\nexit 9");
+    let Some(sb) = sandbox("svc_essential_cmd") else {
+        return;
+    };
+    service(
+        &sb,
+        "core",
+        "while [ ! -e /tmp/die ]; do sleep 0.02; done\nexit 9",
+    );
     sb.write("etc/services.d/core/essential", "", 0o644);
-    let run = sb.init().args(&["sh", "-c", "echo ready; exec sleep 1000"]).spawn();
+    let run = sb
+        .init()
+        .args(&["sh", "-c", "echo ready; exec sleep 1000"])
+        .spawn();
     assert!(run.wait_output("ready", T), "{}", run.stderr());
     sb.write("tmp/die", "", 0o644);
     let out = run.wait(T);
@@ -691,8 +696,8 @@ fn no_leaks_over_many_down_up_cycles() {
         assert!(wait_until(T, || all_up(&run)), "{}", run.stderr());
     }
     assert_eq!(fds(&run), before, "descriptors of init and supervise");
-    let zombies = run.exec(&["sh", "-c", "z=0; for s in /proc/[0-9]*/stat; do read -r l < $s; set -- ${l##*) }; [ \"$1\" = Z ] && z=$((z+1)); done; echo $z"]);
-    assert_eq!(zombies.stdout.trim(), "0");
+    let zombies = run.exec(&["sh", "-c", custos_tests::sandbox::COUNT_ZOMBIES]);
+    assert_eq!(zombies.stdout.trim(), "zombies=0");
     run.signal(Signal::SIGTERM);
     let out = run.wait(T);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -702,29 +707,55 @@ fn no_leaks_over_many_down_up_cycles() {
 /// was in its pipe is lost (a line may be written twice: delivery after SIGKILL is at least once).
 #[test]
 fn svlog_killed_under_supervise_loses_no_line() {
-    let Some(sb) = sandbox("svc_svlog_kill") else { return };
+    let Some(sb) = sandbox("svc_svlog_kill") else {
+        return;
+    };
     service(
         &sb,
         "app",
         "i=0\nwhile [ ! -e /tmp/stop ]; do if echo \"line-$((i+1))\"; then i=$((i+1)); fi; done\necho end\nexec sleep 1000",
     );
-    sb.write("etc/services.d/app/log/run", "#!/bin/sh\nexec svlog s100000000 /var/log/app\n", 0o755);
+    sb.write(
+        "etc/services.d/app/log/run",
+        "#!/bin/sh\nexec svlog s100000000 /var/log/app\n",
+        0o755,
+    );
     let run = sb.init().spawn();
-    let lines = |sb: &Sandbox| sb.read("var/log/app/current").map(|c| c.lines().count()).unwrap_or(0);
+    let lines = |sb: &Sandbox| {
+        sb.read("var/log/app/current")
+            .map(|c| c.lines().count())
+            .unwrap_or(0)
+    };
     for round in 0..3 {
         let seen = lines(&sb);
-        assert!(wait_until(T, || lines(&sb) > seen), "round {round}: no progress; {}", run.stderr());
+        assert!(
+            wait_until(T, || lines(&sb) > seen),
+            "round {round}: no progress; {}",
+            run.stderr()
+        );
         let logger = pid(&run, "app/log");
         assert!(logger > 0);
         assert_eq!(run.exec(&["kill", "-KILL", &logger.to_string()]).code, 0);
-        assert!(wait_until(T, || { let p = pid(&run, "app/log"); p != 0 && p != logger }), "{}", run.stderr());
+        assert!(
+            wait_until(T, || {
+                let p = pid(&run, "app/log");
+                p != 0 && p != logger
+            }),
+            "{}",
+            run.stderr()
+        );
     }
     sb.write("tmp/stop", "", 0o644);
-    assert!(wait_until(Duration::from_secs(60), || sb.read("var/log/app/current").is_some_and(|c| c.ends_with("end\n"))));
+    assert!(wait_until(Duration::from_secs(60), || sb
+        .read("var/log/app/current")
+        .is_some_and(|c| c.ends_with("end\n"))));
     let content = sb.read("var/log/app/current").unwrap_or_default();
     let mut expected = 1;
     for l in content.lines().filter(|l| *l != "end") {
-        let n: u32 = l.strip_prefix("line-").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad line {l:?}"));
+        let n: u32 = l
+            .strip_prefix("line-")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("bad line {l:?}"));
         assert!(n <= expected, "line-{expected} is missing (next seen: {l})");
         if n == expected {
             expected += 1;

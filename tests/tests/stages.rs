@@ -5,18 +5,14 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
-use custos_tests::sandbox::{namespaces_available, Sandbox};
+use custos_tests::sandbox::Sandbox;
 use custos_tests::skip;
 use nix::sys::signal::Signal;
 
 const T: Duration = Duration::from_secs(20);
 
 fn sandbox(test: &str) -> Option<Sandbox> {
-    if let Err(why) = namespaces_available() {
-        skip(test, &why);
-        return None;
-    }
-    Some(Sandbox::new(test))
+    custos_tests::sandbox::for_test(test)
 }
 
 /// fix-attrs, then cont-init.d in lexical order one at a time, then CMD; at stop CMD is

@@ -137,34 +137,9 @@ impl State {
     }
 }
 
-/// A control command (one byte on `supervise/control`, or SIGTERM to supervise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cmd {
-    Up,
-    Down,
-    Once,
-    Restart,
-    Exit,
-    Pause,
-    Cont,
-    Signal(Signal),
-}
-
-impl From<libcustos::control::Command> for Cmd {
-    fn from(c: libcustos::control::Command) -> Cmd {
-        use libcustos::control::Command as C;
-        match c {
-            C::Up => Cmd::Up,
-            C::Down => Cmd::Down,
-            C::Once => Cmd::Once,
-            C::Restart => Cmd::Restart,
-            C::Exit => Cmd::Exit,
-            C::Pause => Cmd::Pause,
-            C::Cont => Cmd::Cont,
-            C::Signal(s) => Cmd::Signal(s),
-        }
-    }
-}
+/// A control command (one byte on `supervise/control`, or SIGTERM to supervise): the wire
+/// alphabet's own type.
+pub use libcustos::control::Command as Cmd;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {

@@ -781,7 +781,7 @@ impl Supervisor {
             self.leftover = leftover;
             for c in cmds {
                 debug!("{}: command {:?}", self.name(), c);
-                self.feed(Event::Command(Cmd::from(c)));
+                self.feed(Event::Command(c));
             }
         }
     }
