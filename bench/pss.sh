@@ -8,8 +8,10 @@
 # Once all N `sleep` processes are up and the sum has settled, the `Pss:` (and `Rss:`) lines of
 # /proc/PID/smaps_rollup are summed from the host over the tree's processes, services excluded.
 # Also: SIGTERM to PID 1 with 10 such services, until unshare has exited (median of RUNS runs).
-# s6-svscan 2.11 treats SIGTERM as `s6-svscanctl -t` (TERM to every s6-supervise, wait for
-# them, then exit 0 since there is no .s6-svscan/finish), so both get the same signal.
+# s6-svscan 2.11 with no .s6-svscan/SIGTERM treats SIGTERM as `s6-svscanctl -t` (strace: it
+# sends TERM to every s6-supervise, which take their service down and exit, reaps them, tries
+# .s6-svscan/finish, absent, and exits 0), so both get the same plain SIGTERM, no s6-svscanctl.
+# Both runs get the same setup (the s6 scan dir is also copied, unused, for custos).
 # Usage: bash bench/pss.sh [RUNS]   (RUNS default 10)
 # Needs root, busybox-static, s6, and the tarball of ./release.sh in $CUSTOS_DIST_DIR (default
 # dist).
@@ -83,7 +85,7 @@ comm() { cat /proc/"$1"/comm 2>/dev/null || true; }
 
 # up KIND N: waits until PID 1 is KIND's and N sleeps run under it; prints PID 1's host pid
 up() {
-  local want=$1 n=$2 deadline=$((SECONDS + 30)) p1 name s
+  local want=$1 n=$2 deadline=$((SECONDS + 30)) p1 name s c
   [ "$want" = custos ] && name=init || name=s6-svscan
   while :; do
     kill -0 "$u" 2>/dev/null || { cat "$logs/$want.out" >&2; die "$want exited early"; }
@@ -110,7 +112,7 @@ measure() {
   echo "$pss $rss $k"
 }
 
-# stop PID1: SIGTERM to PID 1 (host pid), appends the ms until unshare has exited to $times
+# stop PID1: SIGTERM to PID 1 (host pid), appends the ms until unshare has exited to $stops
 stop() {
   local t0 t1
   t0=$EPOCHREALTIME
@@ -118,7 +120,7 @@ stop() {
   wait "$u" || true
   t1=$EPOCHREALTIME
   u=
-  times+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) * 1000 }') "
+  stops+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) * 1000 }') "
 }
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m}'; }
 
@@ -147,24 +149,25 @@ done
 
 services 10
 for kind in custos s6; do
-  times=
+  stops=
   for _ in $(seq "$runs"); do
     start "$kind"
     p1=$(up "$kind" 10)
     stop "$p1"
   done
-  echo "pss.sh: $kind stop times (ms): $times" >&2
-  tr ' ' '\n' <<<"$times" | grep . | median > "$logs/$kind.stop"
+  echo "pss.sh: $kind stop times (ms): $stops" >&2
+  tr ' ' '\n' <<<"$stops" | grep . | median > "$logs/$kind.stop"
 done
 
 echo "custos $(basename "$tarball") vs s6 $(dpkg-query -W -f='${Version}' s6 2>/dev/null || echo '?'); $(date -u '+%F %T UTC'); nproc $(nproc); kernel $(uname -r)"
-printf '%-24s %12s %12s %10s %12s %12s\n' "" "custos PSS" "s6 PSS" "PSS c/s6" "custos RSS" "s6 RSS"
+printf '%-26s %12s %12s %10s %12s %12s\n' "pid 1 + supervisors" "custos PSS" "s6 PSS" "custos/s6" "custos RSS" "s6 RSS"
 for n in 1 10 100; do
   read -r cp cr <<<"${res[custos,$n]}"
   read -r sp sr <<<"${res[s6,$n]}"
-  printf '%-24s %9d kB %9d kB %10s %9d kB %9d kB\n' "$n service(s): pid1+sv" "$cp" "$sp" \
+  printf '%-26s %9d kB %9d kB %10s %9d kB %9d kB\n' "$n service$([ "$n" = 1 ] || echo s)" "$cp" "$sp" \
     "$(awk -v a="$cp" -v b="$sp" 'BEGIN { printf "%.2fx", a / b }')" "$cr" "$sr"
 done
 cs=$(cat "$logs/custos.stop"); ss=$(cat "$logs/s6.stop")
-printf '%-24s %9s ms %9s ms %10s   (SIGTERM to exit, 10 services, median of %d)\n' "stop, 10 services" \
-  "$cs" "$ss" "$(awk -v a="$cs" -v b="$ss" 'BEGIN { printf "%.2fx", a / b }')" "$runs"
+printf '%-26s %9s ms %9s ms %10s\n' "SIGTERM to exit, 10 svcs" "$cs" "$ss" \
+  "$(awk -v a="$cs" -v b="$ss" 'BEGIN { printf "%.2fx", a / b }')"
+printf '(PSS, RSS: sum of smaps_rollup over pid 1 + every supervise, services excluded; stop: median of %d runs)\n' "$runs"
