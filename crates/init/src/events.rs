@@ -1,10 +1,9 @@
-//! The event loop of PID 1: one poll over the signal self-pipe, init's control FIFO and the
-//! inotify descriptor that watches every service's `supervise/` folder, bounded by the nearest
+//! The event loop of PID 1: one poll over the signal self-pipe and init's control FIFO (where
+//! each supervise also says when its service's status changed), bounded by the nearest
 //! deadline. Every wakeup drains the self-pipe, reaps every child that has exited (orphans
 //! included) and routes each pid to its role. Nothing sleeps: a wait is `pump(deadline)` until
 //! its condition holds.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -13,7 +12,6 @@ use std::time::Instant;
 use libcustos::{msg, warn};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -73,15 +71,11 @@ pub struct Batch {
     pub signals: Vec<Signal>,
     pub exits: Vec<(Pid, Termination)>,
     pub control: Vec<u8>,
-    /// Some service's status changed.
-    pub status_changed: bool,
 }
 
 pub struct Events {
     pipe_read: OwnedFd,
     control: Option<File>,
-    inotify: Option<Inotify>,
-    watches: HashMap<std::path::PathBuf, ()>,
 }
 
 static SELF_PIPE_WRITE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
@@ -125,40 +119,11 @@ impl Events {
         Ok(Events {
             pipe_read: r,
             control: None,
-            inotify: None,
-            watches: HashMap::new(),
         })
     }
 
     pub fn set_control(&mut self, fifo: File) {
         self.control = Some(fifo);
-    }
-
-    /// Watches a service's `supervise/` folder for status replacements.
-    pub fn watch(&mut self, supervise_dir: &std::path::Path) {
-        if self.watches.contains_key(supervise_dir) {
-            return;
-        }
-        if self.inotify.is_none() {
-            match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
-                Ok(i) => self.inotify = Some(i),
-                Err(e) => {
-                    warn!("unable to watch service states: inotify_init: {}", e.desc());
-                    return;
-                }
-            }
-        }
-        if let Some(i) = &self.inotify {
-            match i.add_watch(
-                supervise_dir,
-                AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
-            ) {
-                Ok(_) => {
-                    self.watches.insert(supervise_dir.to_path_buf(), ());
-                }
-                Err(e) => warn!("unable to watch {}: {}", supervise_dir.display(), e.desc()),
-            }
-        }
     }
 
     /// Waits for events until `deadline` (None: no limit), handles nothing itself and
@@ -176,14 +141,10 @@ impl Events {
         };
         let pipe = self.pipe_read.as_fd();
         let control_fd = self.control.as_ref().map(|f| f.as_raw_fd());
-        let inotify_fd = self.inotify.as_ref().map(|i| i.as_fd().as_raw_fd());
         let mut fds = vec![PollFd::new(pipe, PollFlags::POLLIN)];
         // SAFETY: both descriptors are owned by self and outlive this call.
         let borrow = |fd: RawFd| unsafe { BorrowedFd::borrow_raw(fd) };
         if let Some(fd) = control_fd {
-            fds.push(PollFd::new(borrow(fd), PollFlags::POLLIN));
-        }
-        if let Some(fd) = inotify_fd {
             fds.push(PollFd::new(borrow(fd), PollFlags::POLLIN));
         }
         match poll(&mut fds, timeout) {
@@ -200,14 +161,6 @@ impl Events {
                     Ok(n) => batch.control.extend_from_slice(&buf[..n]),
                     Err(_) => break,
                 }
-            }
-        }
-        if let Some(i) = &self.inotify {
-            while let Ok(events) = i.read_events() {
-                if events.is_empty() {
-                    break;
-                }
-                batch.status_changed = true;
             }
         }
         // reap on every wakeup, not only on SIGCHLD: signals coalesce

@@ -77,10 +77,11 @@ impl Init {
         for (pid, how) in batch.exits {
             self.on_exit(pid, how);
         }
+        let mut status_changed = false;
         if !batch.control.is_empty() {
-            self.on_control(batch.control);
+            status_changed = self.on_control(batch.control);
         }
-        if batch.status_changed {
+        if status_changed {
             self.tree.refresh();
             if !self.in_stage3 && !self.stop_requested {
                 self.tree.release_held();
@@ -135,7 +136,9 @@ impl Init {
         // anything else was an orphan: reaped, nothing more to do
     }
 
-    fn on_control(&mut self, mut bytes: Vec<u8>) {
+    /// Handles init's control bytes; returns whether a supervise said a status changed.
+    fn on_control(&mut self, mut bytes: Vec<u8>) -> bool {
+        let mut status_changed = false;
         if let Some(b) = self.control_leftover.take() {
             bytes.insert(0, b);
         }
@@ -145,7 +148,7 @@ impl Init {
                 b'h' | b'e' => {
                     let Some(&code) = bytes.get(i + 1) else {
                         self.control_leftover = Some(bytes[i]);
-                        return;
+                        return status_changed;
                     };
                     if bytes[i] == b'h' {
                         info!("halt requested with exit code {code}");
@@ -162,9 +165,14 @@ impl Init {
                     self.stop_requested = true;
                     i += 1;
                 }
+                libcustos::control::INIT_STATUS_CHANGED => {
+                    status_changed = true;
+                    i += 1;
+                }
                 _ => i += 1,
             }
         }
+        status_changed
     }
 
     /// Waits until `pid` (which must be in `waited`) exits or `deadline` passes.

@@ -124,10 +124,6 @@ fn services(init: &mut Init) -> bool {
     ) {
         Ok(tree) => {
             init.tree = tree;
-            let dirs: Vec<_> = init.tree.supervised_dirs().collect();
-            for d in dirs {
-                init.events.watch(&d);
-            }
             init.tree.start();
             true
         }

@@ -354,7 +354,7 @@ impl Tree {
         }
     }
 
-    /// Reads every status again (after an inotify event).
+    /// Reads every status again (after a supervise said one changed).
     pub fn refresh(&mut self) {
         for s in &mut self.services {
             if let Ok(st) = status::read(&s.live) {
@@ -525,10 +525,6 @@ impl Tree {
         self.services
             .iter()
             .all(|s| s.gone || s.supervise.is_none())
-    }
-
-    pub fn supervised_dirs(&self) -> impl Iterator<Item = PathBuf> + '_ {
-        self.services.iter().map(|s| s.live.join(paths::SUPERVISE))
     }
 }
 

@@ -13,7 +13,8 @@
 //! ```
 //! init commands: `h` + one byte: halt (stage 3) with that exit code; `H`: halt keeping the
 //! code the container would otherwise have; `e` + one byte: an essential service ended with
-//! that code (sent by its supervise).
+//! that code (sent by its supervise); `s`: some service's status changed (sent by supervise
+//! after each status write, so init needs no inotify of its own).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -23,6 +24,9 @@ use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
 use crate::error::{errno_of, Error};
+
+/// The byte supervise writes to init's FIFO after each status change.
+pub const INIT_STATUS_CHANGED: u8 = b's';
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {

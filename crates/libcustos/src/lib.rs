@@ -5,9 +5,11 @@
 //! grammar (`msg`) and the exit-code vocabulary (`exit`). It prints nothing except through
 //! `msg`, and its errors carry the offending file, line or value so the caller can word them.
 //!
-//! Waiters (svctl wait, /init waiting for readiness) are woken by inotify on a service's
-//! `supervise/` folder: supervise replaces `supervise/status` by rename, which raises
-//! `IN_MOVED_TO`; nobody sleeps in a loop.
+//! Waiters are woken by events; nobody sleeps in a loop. svctl wait watches a service's
+//! `supervise/` folder with inotify (supervise replaces `supervise/status` by rename, which
+//! raises `IN_MOVED_TO`). /init is told instead: supervise writes `s` to init's control FIFO
+//! after each status write, so PID 1 holds no inotify instance (whose teardown at exit waits
+//! for an RCU grace period: measured at up to 16 ms of every `docker stop`).
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod account;

@@ -141,7 +141,12 @@ pub fn help_or_version(arg: Option<&std::ffi::OsStr>, help: &str) {
             std::process::exit(0)
         }
         Some("--version") | Some("-V") => {
-            let _ = writeln!(std::io::stdout(), "{} {}", prog(), env!("CARGO_PKG_VERSION"));
+            let _ = writeln!(
+                std::io::stdout(),
+                "{} {}",
+                prog(),
+                env!("CARGO_PKG_VERSION")
+            );
             std::process::exit(0)
         }
         _ => {}

@@ -561,7 +561,15 @@ impl Supervisor {
             return;
         }
         match status::write(&self.launch.dir, &st) {
-            Ok(()) => self.written = Some(packed),
+            Ok(()) => {
+                self.written = Some(packed);
+                // tell init (dependency order, CMD's readiness wait); nobody listening, or a
+                // FIFO already full of the same news, is fine
+                let _ = libcustos::control::send(
+                    std::path::Path::new(libcustos::paths::INIT_CONTROL),
+                    &[libcustos::control::INIT_STATUS_CHANGED],
+                );
+            }
             Err(e) => warn!("{}: {}", self.name(), e.message),
         }
     }
