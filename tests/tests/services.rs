@@ -166,6 +166,24 @@ fn down_file_then_svctl_up() {
 }
 
 #[test]
+fn cmd_does_not_wait_for_what_waits_for_a_down_service() {
+    let Some(sb) = sandbox("svc_down_dep") else {
+        return;
+    };
+    service(&sb, "lazy", "exec sleep 1000");
+    sb.write("etc/services.d/lazy/down", "", 0o644);
+    service(&sb, "user", "exec sleep 1000");
+    sb.write("etc/services.d/user/dependencies.d/lazy", "", 0o644);
+    let out = sb
+        .init()
+        .env("CUSTOS_CMD_WAIT_FOR_SERVICES_MAXTIME", "0")
+        .args(&["sh", "-c", "echo cmd-ran"])
+        .run(T);
+    assert!(out.stdout.contains("cmd-ran"), "{}", out.stderr);
+    assert!(out.elapsed < Duration::from_secs(5));
+}
+
+#[test]
 fn timeout_kill_and_down_signal() {
     let Some(sb) = sandbox("svc_kill") else {
         return;
@@ -277,7 +295,7 @@ fn cmd_wait_gives_up_naming_the_service() {
     );
 }
 
-/// A <- B <- C: start in that order, stop in reverse.
+/// A <- B <- C: each starts once what it depends on is ready; stop in reverse.
 #[test]
 fn dependency_chain_starts_in_order_and_stops_in_reverse() {
     let Some(sb) = sandbox("svc_deps") else {
@@ -287,7 +305,13 @@ fn dependency_chain_starts_in_order_and_stops_in_reverse() {
         service(
             &sb,
             name,
-            &format!("echo start-{name} >> /tmp/order\ntrap 'echo stop-{name} >> /tmp/order; exit 0' TERM\nwhile :; do sleep 0.02; done"),
+            &format!("echo start-{name} >> /tmp/order\necho >&3\ntrap 'echo stop-{name} >> /tmp/order; exit 0' TERM\nwhile :; do sleep 0.02; done"),
+        );
+        // ready once it has written its line: what depends on it starts after that
+        sb.write(
+            &format!("etc/services.d/{name}/notification-fd"),
+            "3\n",
+            0o644,
         );
         if let Some(dep) = dep {
             sb.write(

@@ -326,6 +326,7 @@ fn unwritable_run_says_how_to_fix_it() {
         out.stderr
     );
     assert!(out.stderr.contains("--tmpfs /run"), "{}", out.stderr);
+    assert!(out.stderr.contains("emptyDir"), "{}", out.stderr);
 }
 
 #[test]
@@ -351,6 +352,150 @@ fn runs_as_a_non_root_user() {
     assert_eq!(
         out.stdout.split_whitespace().collect::<Vec<_>>(),
         ["1000", "1000"],
+        "{}",
+        out.stderr
+    );
+}
+
+/// Stage 3 started by CMD's exit: the first SIGTERM is not a "second" one; a second one
+/// hurries, and cont-finish.d still runs (its limit is not a grace time).
+#[test]
+fn only_a_second_stop_signal_hurries() {
+    let Some(sb) = sandbox("second_signal") else {
+        return;
+    };
+    sb.write(
+        "etc/services.d/stubborn/run",
+        "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 0.05; done\n",
+        0o755,
+    );
+    sb.write(
+        "etc/cont-finish.d/10-f",
+        "#!/bin/sh\necho finished > /tmp/finished\n",
+        0o755,
+    );
+    let run = sb
+        .init()
+        .env("CUSTOS_VERBOSITY", "2")
+        .env("CUSTOS_SERVICES_GRACETIME", "20s")
+        .args(&["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.02; done"])
+        .spawn();
+    assert!(custos_tests::wait_until(T, || run
+        .exec(&["svctl", "wait", "--up", "-t", "1s", "stubborn"])
+        .code
+        == 0));
+    sb.write("tmp/go", "", 0o644);
+    assert!(run.wait_output("stage 3: stopping", T), "{}", run.stderr());
+    let t0 = std::time::Instant::now();
+    run.signal(Signal::SIGTERM);
+    assert!(
+        run.wait_output("SIGTERM received: already stopping", T),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains("again"), "{}", run.stderr());
+    run.signal(Signal::SIGTERM);
+    let out = run.wait(T);
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "the second TERM hurried: {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        out.stderr
+            .contains("SIGTERM again: skipping the remaining grace times"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        sb.read("tmp/finished").as_deref(),
+        Some("finished\n"),
+        "cont-finish.d ran"
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
+fn fix_attrs_sees_its_settings_with_keep_env_0() {
+    let Some(sb) = sandbox("fix_attrs_env") else {
+        return;
+    };
+    sb.write("hid/.h/f", "x", 0o644);
+    sb.write("etc/fix-attrs.d/01", "/hid true 2:2 0600 0700\n", 0o644);
+    let out = sb
+        .init()
+        .env("CUSTOS_KEEP_ENV", "0")
+        .env("CUSTOS_FIX_ATTRS_HIDDEN", "1")
+        .args(&["stat", "-c", "%u:%g %a", "/hid/.h", "/hid/.h/f"])
+        .run(T);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    if custos_tests::is_real_root() {
+        assert_eq!(out.stdout, "2:2 700\n2:2 600\n", "{}", out.stderr);
+    }
+}
+
+#[test]
+fn a_bad_fix_attrs_line_stops_with_code_1() {
+    let Some(sb) = sandbox("fix_attrs_bad") else {
+        return;
+    };
+    sb.write("etc/fix-attrs.d/01", "/tmp true root 0600\n", 0o644);
+    let out = sb.init().args(&["true"]).run(T);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/etc/fix-attrs.d/01:1"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_fifo_in_the_container_environment_does_not_block_init() {
+    let Some(sb) = sandbox("env_fifo") else {
+        return;
+    };
+    sb.write(
+        "etc/cont-init.d/10-fifo",
+        "#!/bin/sh\nmkfifo /run/custos/container_environment/TRAP\n",
+        0o755,
+    );
+    let out = sb.init().args(&["sh", "-c", "echo cmd-ran"]).run(T);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("cmd-ran"));
+}
+
+#[test]
+fn invalid_logging_script_is_a_setting_error() {
+    let Some(sb) = sandbox("bad_logging_script") else {
+        return;
+    };
+    let out = sb
+        .init()
+        .env("CUSTOS_LOGGING", "1")
+        .env("CUSTOS_LOGGING_SCRIPT", "n20 bogus")
+        .args(&["true"])
+        .run(T);
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("CUSTOS_LOGGING_SCRIPT: \"bogus\" is not an svlog directive"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn missing_interpreter_is_named() {
+    let Some(sb) = sandbox("missing_interp") else {
+        return;
+    };
+    sb.write("etc/cont-init.d/10-x", "#!/bin/nonexistent\necho\n", 0o755);
+    let out = sb.init().args(&["true"]).run(T);
+    assert_eq!(out.code, 111, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "unable to run /etc/cont-init.d/10-x: its interpreter /bin/nonexistent was not found"
+        ),
         "{}",
         out.stderr
     );

@@ -28,8 +28,10 @@ pub struct Init {
     /// Stage 3 was asked for (signal, CMD exit, halt, essential, stage-2 failure).
     pub stop_requested: bool,
     pub in_stage3: bool,
-    /// A second TERM or INT in stage 3: skip the remaining grace times.
+    /// A second TERM or INT: skip the remaining grace times.
     pub hurry: bool,
+    /// Stop signals (TERM, INT, HUP, QUIT) received and not forwarded to CMD.
+    stop_signals: u32,
     pub halt_code: Option<u8>,
     pub essential_code: Option<u8>,
     pub stage2_code: Option<u8>,
@@ -54,6 +56,7 @@ impl Init {
             stop_requested: false,
             in_stage3: false,
             hurry: false,
+            stop_signals: 0,
             halt_code: None,
             essential_code: None,
             stage2_code: None,
@@ -101,16 +104,27 @@ impl Init {
             {
                 debug!("forwarding SIG{} to CMD", libcustos::signal::name(sig));
                 signal_group(cmd, sig);
-            } else if self.in_stage3 {
-                if matches!(sig, Signal::SIGTERM | Signal::SIGINT) && !self.hurry {
-                    warn!(
-                        "SIG{} again: skipping the remaining grace times",
+            } else {
+                // the first stop signal stops; a second TERM or INT (whatever started the
+                // stop: CMD's exit, halt, an essential service) says hurry
+                let again = self.stop_signals > 0;
+                self.stop_signals += 1;
+                if again && matches!(sig, Signal::SIGTERM | Signal::SIGINT) {
+                    if !self.hurry {
+                        warn!(
+                            "SIG{} again: skipping the remaining grace times",
+                            libcustos::signal::name(sig)
+                        );
+                    }
+                    self.hurry = true;
+                } else if !self.stop_requested {
+                    info!("SIG{} received: stopping", libcustos::signal::name(sig));
+                } else {
+                    info!(
+                        "SIG{} received: already stopping (a second SIGTERM or SIGINT skips the remaining grace times)",
                         libcustos::signal::name(sig)
                     );
-                    self.hurry = true;
                 }
-            } else if !self.stop_requested {
-                info!("SIG{} received: stopping", libcustos::signal::name(sig));
                 self.stop_requested = true;
             }
             return;

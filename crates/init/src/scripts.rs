@@ -38,7 +38,8 @@ pub enum Outcome {
 
 /// Runs one script to completion (or until `limit`). A stop request while it runs sends it
 /// SIGTERM (its whole process group) and waits for it, at most CUSTOS_CMD_GRACETIME.
-pub fn run_one(init: &mut Init, path: &Path, limit: Option<Duration>) -> Outcome {
+/// `keep_env`: the whole container environment (else PATH only, CUSTOS_KEEP_ENV=0).
+pub fn run_one(init: &mut Init, path: &Path, limit: Option<Duration>, keep_env: bool) -> Outcome {
     let plan = match script::plan(path) {
         Ok(p) => p,
         Err(e) => return Outcome::NotStarted(e.message),
@@ -53,18 +54,22 @@ pub fn run_one(init: &mut Init, path: &Path, limit: Option<Duration>) -> Outcome
     info!("running {}", path.display());
     let mut spec = Spec::new(&plan.program);
     spec.args = plan.args;
-    spec.env = init.child_env(init.settings.keep_env);
+    spec.env = init.child_env(keep_env);
     spec.cwd = Some(PathBuf::from("/"));
     spec.stdin_null = true;
     spec.group = Group::Own;
     let pid = match spawn::spawn(&spec) {
         Ok(pid) => pid,
         Err(e) => {
-            return Outcome::NotStarted(format!(
-                "unable to run {}: {}",
-                path.display(),
-                errno_of(&e).desc()
-            ))
+            let errno = errno_of(&e);
+            // ENOENT for a file that is there: its #! interpreter is missing
+            let why = match (errno, missing_interpreter(path)) {
+                (nix::errno::Errno::ENOENT, Some(interp)) => {
+                    format!("its interpreter {interp} was not found")
+                }
+                _ => errno.desc().to_string(),
+            };
+            return Outcome::NotStarted(format!("unable to run {}: {why}", path.display()));
         }
     };
     init.waited.push(pid);
@@ -82,7 +87,9 @@ pub fn run_one(init: &mut Init, path: &Path, limit: Option<Duration>) -> Outcome
             let grace = Instant::now() + init.settings.cmd_gracetime;
             deadline = Some(deadline.map_or(grace, |d| d.min(grace)));
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) || (init.hurry && init.in_stage3) {
+        // a script we stopped (stage 2) loses its grace time on a second signal; cont-finish.d
+        // scripts keep their own limit, which is not a grace time
+        if deadline.is_some_and(|d| Instant::now() >= d) || (init.hurry && termed) {
             warn!(
                 "{}: still running at its time limit: killing it",
                 path.display()
@@ -93,4 +100,22 @@ pub fn run_one(init: &mut Init, path: &Path, limit: Option<Duration>) -> Outcome
         }
         init.pump(deadline);
     }
+}
+
+/// The interpreter named on `path`'s `#!` line, when that interpreter does not exist.
+fn missing_interpreter(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    let line = head[..n]
+        .strip_prefix(b"#!")?
+        .split(|&b| b == b'\n')
+        .next()?;
+    let interp = String::from_utf8_lossy(line)
+        .split_whitespace()
+        .next()?
+        .to_string();
+    (!Path::new(&interp).exists()).then_some(interp)
 }

@@ -132,23 +132,7 @@ fn owned_dir(dir: &Path, uid: u32) -> Result<(), Error> {
             return Ok(());
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => {
-            let errno = libcustos::error::errno_of(&e);
-            let advice = if uid == 0 {
-                "run the container with --tmpfs /run".to_string()
-            } else {
-                let gid = nix::unistd::getegid();
-                format!("run the container with --tmpfs /run:uid={uid},gid={gid}, or in Kubernetes mount an emptyDir volume on /run")
-            };
-            return Err(Error {
-                code: libcustos::exit::SYSTEM,
-                message: format!(
-                    "unable to create {}: {} (/run must be writable by init's uid {uid}: {advice})",
-                    dir.display(),
-                    errno.desc()
-                ),
-            });
-        }
+        Err(e) => return Err(not_writable(&format!("create {}", dir.display()), &e, uid)),
     }
     let meta = std::fs::symlink_metadata(dir)
         .map_err(|e| Error::io(format_args!("stat {}", dir.display()), &e))?;
@@ -157,6 +141,9 @@ fn owned_dir(dir: &Path, uid: u32) -> Result<(), Error> {
             "{}: exists and is not a folder (remove it)",
             dir.display()
         )));
+    }
+    if meta.uid() == uid && meta.permissions().mode() & 0o7777 != 0o755 {
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
     }
     if meta.uid() != uid {
         return Err(Error::invalid(format!(
@@ -187,4 +174,27 @@ fn clear_dir(dir: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The error for /run not being writable, with how to fix it. Other errors keep their words.
+fn not_writable(what: &str, e: &std::io::Error, uid: u32) -> Error {
+    let errno = libcustos::error::errno_of(e);
+    if !matches!(errno, Errno::EROFS | Errno::EACCES | Errno::EPERM) {
+        return Error::sys(what, errno);
+    }
+    let docker = if uid == 0 {
+        "docker run --tmpfs /run".to_string()
+    } else {
+        format!(
+            "docker run --tmpfs /run:uid={uid},gid={}",
+            nix::unistd::getegid()
+        )
+    };
+    Error {
+        code: libcustos::exit::SYSTEM,
+        message: format!(
+            "unable to {what}: {} (/run must be writable by init's uid {uid}: use {docker}, or in Kubernetes an emptyDir volume mounted on /run)",
+            errno.desc()
+        ),
+    }
 }

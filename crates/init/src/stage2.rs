@@ -81,10 +81,21 @@ fn fix_attrs(init: &mut Init) -> bool {
             111,
         );
     }
-    let outcome = scripts::run_one(init, bin, None);
+    // fix-attrs reads CUSTOS_FIX_ATTRS_HIDDEN and CUSTOS_VERBOSITY: it always gets the
+    // whole environment (KEEP_ENV is about scripts)
+    let outcome = scripts::run_one(init, bin, None, true);
     match outcome_failure(bin, outcome) {
         None => true,
-        Some((what, code)) => failed(init, &what, code),
+        // a bad fix-attrs.d line is a failure of a data file, not of a script: code 1
+        Some((what, code)) => failed(
+            init,
+            &what,
+            if code == libcustos::exit::SYSTEM {
+                code
+            } else {
+                1
+            },
+        ),
     }
 }
 
@@ -94,7 +105,7 @@ fn cont_init(init: &mut Init) -> bool {
         if init.stop_requested {
             return false;
         }
-        let outcome = scripts::run_one(init, &path, None);
+        let outcome = scripts::run_one(init, &path, None, init.settings.keep_env);
         if let Some((what, code)) = outcome_failure(&path, outcome) {
             if init.stop_requested && init.stage2_code.is_none() && init.halt_code.is_none() {
                 // ended because we asked it to stop: not a failure of its own

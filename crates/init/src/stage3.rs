@@ -83,7 +83,7 @@ fn stop_services(init: &mut Init) {
         .map(|s| s.name.clone())
         .collect();
     warn!(
-        "services still up after CUSTOS_SERVICES_GRACETIME: {}",
+        "services still up at the end of CUSTOS_SERVICES_GRACETIME (or told to hurry): {}",
         left.join(", ")
     );
     init.tree.force_down();
@@ -92,11 +92,13 @@ fn stop_services(init: &mut Init) {
 /// Step 3: cont-finish.d, each script at most CUSTOS_KILL_FINISH_MAXTIME.
 fn cont_finish(init: &mut Init) {
     for path in scripts::list(Path::new(paths::CONT_FINISH)) {
-        if init.hurry {
-            warn!("skipping {}: told to hurry", path.display());
-            continue;
-        }
-        match scripts::run_one(init, &path, Some(init.settings.kill_finish_maxtime)) {
+        let keep_env = init.settings.keep_env;
+        match scripts::run_one(
+            init,
+            &path,
+            Some(init.settings.kill_finish_maxtime),
+            keep_env,
+        ) {
             scripts::Outcome::Ended(t) if t.code() != 0 => {
                 warn!("{} {}", path.display(), t.describe())
             }

@@ -386,14 +386,26 @@ impl Tree {
         }
     }
 
-    /// The services CMD waits for that are not up and ready yet (those with a `down` file
-    /// are not waited for).
+    /// The services CMD waits for that are not up and ready yet: not those with a `down`
+    /// file, nor those that wait, directly or not, for one that is still down.
     pub fn not_ready(&self) -> Vec<String> {
         self.services
             .iter()
-            .filter(|s| !s.def.down && !s.status.is_some_and(|st| st.is_ready()))
+            .filter(|s| !s.def.down && !self.waits_for_a_down_service(&s.def.dependencies, 0))
+            .filter(|s| !s.status.is_some_and(|st| st.is_ready()))
             .map(|s| s.name.clone())
             .collect()
+    }
+
+    fn waits_for_a_down_service(&self, deps: &[String], depth: usize) -> bool {
+        // the graph has no cycle (checked at load); the depth bound is a second guard
+        depth < self.services.len()
+            && deps.iter().any(|d| {
+                self.services.iter().filter(|s| &s.name == d).any(|s| {
+                    (s.def.down && !s.status.is_some_and(|st| st.wanted_up))
+                        || self.waits_for_a_down_service(&s.def.dependencies, depth + 1)
+                })
+            })
     }
 
     /// A reaped pid: if it was a supervise, note it (and start a new one outside stage 3).

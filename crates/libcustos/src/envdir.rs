@@ -68,7 +68,8 @@ pub fn value_of(mut content: Vec<u8>) -> OsString {
 }
 
 /// Reads every variable of `dir`, sorted by name. Names beginning with `.` are skipped
-/// (editors' and tools' temporary files), and so are sub-folders.
+/// (editors' and tools' temporary files), and so is anything that is not a regular file (a
+/// FIFO there must never block PID 1).
 pub fn read_all(dir: &Path) -> Result<Vec<(OsString, OsString)>> {
     let rd = std::fs::read_dir(dir)
         .map_err(|e| Error::io(format_args!("read {}", dir.display()), &e))?;
@@ -80,7 +81,7 @@ pub fn read_all(dir: &Path) -> Result<Vec<(OsString, OsString)>> {
             continue;
         }
         let path = entry.path();
-        if path.is_dir() {
+        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             continue;
         }
         let content = std::fs::read(&path)
@@ -119,11 +120,20 @@ mod tests {
         let mut expected = values;
         expected.sort();
         assert_eq!(read_all(&dir).unwrap(), expected);
+        nix::unistd::mkfifo(
+            &dir.join("FIFO"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
         std::fs::write(dir.join("ECHO"), "v\n").unwrap();
         std::fs::write(dir.join("PRINTF"), "v").unwrap();
         let got = read_all(&dir).unwrap();
         assert!(got.contains(&("ECHO".into(), "v".into())));
         assert!(got.contains(&("PRINTF".into(), "v".into())));
+        assert!(
+            !got.iter().any(|(k, _)| k == "FIFO"),
+            "a FIFO is skipped, never read"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -174,6 +174,17 @@ impl Lookup<'_> {
     }
 }
 
+/// What svlog accepts in a script: `nN`, `sBYTES`, `t`, `T`, `1`, or a folder (`/...`, `./...`).
+fn is_log_directive(w: &str) -> bool {
+    let number = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    matches!(w, "t" | "T" | "1")
+        || w.strip_prefix('n').is_some_and(number)
+        || w.strip_prefix('s')
+            .is_some_and(|t| number(t) && t.parse::<u64>().is_ok_and(|n| n > 0))
+        || w.starts_with('/')
+        || w.starts_with('.')
+}
+
 /// Milliseconds (`3000`) or a human duration (`3s`, `500ms`, `1m`, `1m30s`).
 pub fn parse_duration(text: &str) -> Result<Duration, Error> {
     let t = text.trim();
@@ -232,6 +243,11 @@ pub fn parse(env: &[(OsString, OsString)]) -> Result<Parsed, Vec<String>> {
                 let words: Vec<String> = v.split_whitespace().map(String::from).collect();
                 if words.is_empty() {
                     l.errors.push(format!("{name}: empty (expected svlog directives like \"n20 s1000000 T\")"));
+                }
+                for w in words.iter().filter(|w| !is_log_directive(w)) {
+                    l.errors.push(format!(
+                        "{name}: {w:?} is not an svlog directive (expected nN, sBYTES, t, T, 1 or a folder)"
+                    ));
                 }
                 words
             }
@@ -339,6 +355,12 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(errs.len(), 5, "{errs:?}");
+        let bad_script = parse(&env(&[("CUSTOS_LOGGING_SCRIPT", "n20 bogus s0 T")])).unwrap_err();
+        assert_eq!(bad_script.len(), 2, "{bad_script:?}");
+        assert!(
+            bad_script[0].contains("\"bogus\" is not an svlog directive"),
+            "{bad_script:?}"
+        );
         assert!(
             errs[0].starts_with("S6_BEHAVIOUR_IF_STAGE2_FAILS: invalid value \"3\""),
             "{errs:?}"

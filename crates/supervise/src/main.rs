@@ -58,6 +58,8 @@ fn main() {
             msg::die_usage(USAGE)
         }
     };
+    // like init: a stderr nobody reads must never freeze supervision (lines are dropped)
+    msg::use_nonblocking_stderr();
     if let Err(e) = supervisor::run(opts) {
         msg::die(&e);
     }

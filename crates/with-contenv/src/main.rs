@@ -26,6 +26,13 @@ fn main() {
     msg::help_or_version(args.first().map(OsString::as_os_str), HELP);
     if args.first().is_some_and(|a| a == "--") {
         args.remove(0);
+    } else if let Some(opt) = args
+        .first()
+        .and_then(|a| a.to_str())
+        .filter(|a| a.starts_with('-'))
+    {
+        fatal!("unknown option {opt} (use -- before a program whose name begins with -)");
+        msg::die_usage(USAGE);
     }
     if args.is_empty() {
         msg::die_usage(USAGE);
