@@ -705,9 +705,22 @@ fn no_leaks_over_many_down_up_cycles() {
             .to_string()
     };
     let before = fds(&run);
+    // private dirty memory (heap, stack) of init and every supervise, in kB
+    let memory = |run: &Running| -> u64 {
+        run.exec(&["sh", "-c", "t=0; for p in 1 $(for q in /proc/[0-9]*; do grep -q '^/usr/libexec/custos/supervise' $q/cmdline 2>/dev/null && echo ${q#/proc/}; done); do k=$(awk '/^Private_Dirty:/ {print $2}' /proc/$p/smaps_rollup); t=$((t + k)); done; echo $t"])
+            .stdout
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    let mut warm = 0;
     let mut args = vec!["down"];
     args.extend(names.iter().map(String::as_str));
-    for _ in 0..20 {
+    for round in 0..20 {
+        if round == 2 {
+            // after two rounds the allocators have their working sets
+            warm = memory(&run);
+        }
         args[0] = "down";
         assert_eq!(run.exec(&[&["svctl"][..], &args[..]].concat()).code, 0);
         assert!(
@@ -720,6 +733,12 @@ fn no_leaks_over_many_down_up_cycles() {
         assert!(wait_until(T, || all_up(&run)), "{}", run.stderr());
     }
     assert_eq!(fds(&run), before, "descriptors of init and supervise");
+    let after = memory(&run);
+    eprintln!("private dirty memory of init + 50 supervise: {warm} kB after 2 rounds, {after} kB after 20");
+    assert!(
+        warm > 0 && after <= warm + 256,
+        "memory of init and supervise grew from {warm} kB to {after} kB over 18 rounds"
+    );
     let zombies = run.exec(&["sh", "-c", custos_tests::sandbox::COUNT_ZOMBIES]);
     assert_eq!(zombies.stdout.trim(), "zombies=0");
     run.signal(Signal::SIGTERM);
