@@ -49,7 +49,7 @@ pub fn plan(path: &Path) -> Result<Plan> {
         .trim()
         .to_string();
     // as the kernel does: the interpreter, then at most one argument (the rest of the line)
-    let (interp, arg) = match text.split_once(|c: char| c == ' ' || c == '\t') {
+    let (interp, arg) = match text.split_once([' ', '\t']) {
         Some((i, a)) => (i.to_string(), Some(a.trim().to_string())),
         None => (text.clone(), None),
     };
