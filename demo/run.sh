@@ -24,7 +24,8 @@ if docker info >/dev/null 2>&1; then
   ctx=$(mktemp -d)
   cp "$tarball" "$ctx/"
   printf 'FROM custos-demo-base\nADD %s /\nENV GREETING=docker\nENTRYPOINT ["/init"]\n' "$(basename "$tarball")" > "$ctx/Dockerfile"
-  docker build -q -t custos-demo "$ctx" >/dev/null
+  DOCKER_BUILDKIT=0 docker build -q -t custos-demo "$ctx" >/dev/null 2>"$ctx.log" || { cat "$ctx.log" >&2; echo "demo: fatal: docker build failed" >&2; exit 111; }
+  rm -f "$ctx.log"
   rm -rf "$ctx"
   echo "demo: docker run --rm --tmpfs /run custos-demo sh -c '...'"
   docker run --rm --tmpfs /run -e CUSTOS_VERBOSITY=2 custos-demo sh -c "$show"
