@@ -500,3 +500,38 @@ fn missing_interpreter_is_named() {
         out.stderr
     );
 }
+
+#[test]
+fn run_custos_owned_by_another_user_is_refused() {
+    let Some(sb) = sandbox("foreign_run") else {
+        return;
+    };
+    if !custos_tests::is_real_root() {
+        skip(
+            "run_custos_owned_by_another_user_is_refused",
+            "needs real root to chown",
+        );
+        return;
+    }
+    sb.mkdir("run/custos");
+    nix::unistd::chown(
+        &sb.root().join("run/custos"),
+        Some(1000.into()),
+        Some(1000.into()),
+    )
+    .expect("chown");
+    sb.write(
+        "etc/cont-init.d/10-mark",
+        "#!/bin/sh\ntouch /tmp/started\n",
+        0o755,
+    );
+    let out = sb.init().run_on_disk().args(&["true"]).run(T);
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("/run/custos: owned by uid 1000, not by init's uid 0: refusing to use it"),
+        "{}",
+        out.stderr
+    );
+    assert!(sb.read("tmp/started").is_none());
+}
