@@ -23,9 +23,8 @@ use libcustos::msg;
 
 const PROG: &str = "init";
 const USAGE: &str = "/init [CMD [ARGS...]]";
-const HELP: &str = "/init [CMD [ARGS...]]
-
-The custos init: PID 1 of a container (ENTRYPOINT [\"/init\"]). Docker passes the image's CMD
+const HELP: &str =
+    "The custos init: PID 1 of a container (ENTRYPOINT [\"/init\"]). Docker passes the image's CMD
 as arguments. Stage 1 reads the CUSTOS_* settings and prepares /run/custos; stage 2 applies
 /etc/fix-attrs.d, runs /etc/cont-init.d, supervises /etc/services.d and runs CMD; stage 3
 stops everything in reverse order and exits with CMD's code. See docs/init.md.
@@ -40,9 +39,11 @@ fn main() {
     msg::set_prog(PROG);
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     if std::process::id() != 1 && args.len() == 1 {
-        msg::help_or_version(args.first().map(OsString::as_os_str), HELP);
+        msg::help_or_version(
+            args.first().map(OsString::as_os_str),
+            &format!("{USAGE}\n\n{HELP}"),
+        );
     }
-    let _ = USAGE;
     let code = match stage1::run() {
         Ok(booted) => {
             let mut init = pid1::Init::new(booted);
