@@ -30,6 +30,23 @@ fn status(run: &Running, name: &str) -> serde_json::Value {
     doc["services"][0].clone()
 }
 
+/// Gives service `name` a `log/run` of `svlog` into /var/log/NAME and starts /init.
+fn with_svlog_logger(sb: &Sandbox, name: &str) -> Running {
+    sb.write(
+        &format!("etc/services.d/{name}/log/run"),
+        &format!("#!/bin/sh\nexec svlog s100000000 /var/log/{name}\n"),
+        0o755,
+    );
+    sb.init().spawn()
+}
+
+/// How many lines /var/log/NAME/current holds.
+fn log_lines(sb: &Sandbox, name: &str) -> usize {
+    sb.read(&format!("var/log/{name}/current"))
+        .map(|c| c.lines().count())
+        .unwrap_or(0)
+}
+
 fn state(run: &Running, name: &str) -> String {
     status(run, name)["state"]
         .as_str()
@@ -624,17 +641,8 @@ fn log_pipe_loses_nothing_across_restarts() {
          while [ $i -lt 100000 ] && [ -z \"$stop\" ]; do\n  if echo \"line-$((i+1))\"; then i=$((i+1)); fi\ndone\n\
          echo $i > /tmp/n.new && mv /tmp/n.new /tmp/n\n[ -n \"$stop\" ] && exit 0\nexec sleep 1000",
     );
-    sb.write(
-        "etc/services.d/app/log/run",
-        "#!/bin/sh\nexec svlog s100000000 /var/log/app\n",
-        0o755,
-    );
-    let run = sb.init().spawn();
-    let lines = |sb: &Sandbox| {
-        sb.read("var/log/app/current")
-            .map(|c| c.lines().count())
-            .unwrap_or(0)
-    };
+    let run = with_svlog_logger(&sb, "app");
+    let lines = |sb: &Sandbox| log_lines(sb, "app");
     for round in 0..5 {
         let seen = lines(&sb);
         assert!(
@@ -642,7 +650,6 @@ fn log_pipe_loses_nothing_across_restarts() {
             "round {round}: no progress; {}",
             run.stderr()
         );
-        let app = pid(&run, "app");
         assert_eq!(run.exec(&["svctl", "restart", "app"]).code, 0);
         let seen = lines(&sb);
         assert!(
@@ -661,7 +668,6 @@ fn log_pipe_loses_nothing_across_restarts() {
             "{}",
             run.stderr()
         );
-        let _ = app;
     }
     assert!(
         wait_until(Duration::from_secs(60), || lines(&sb) >= 100_000),
@@ -758,17 +764,8 @@ fn svlog_killed_under_supervise_loses_no_line() {
         "app",
         "i=0\nwhile [ ! -e /tmp/stop ]; do if echo \"line-$((i+1))\"; then i=$((i+1)); fi; done\necho end\nexec sleep 1000",
     );
-    sb.write(
-        "etc/services.d/app/log/run",
-        "#!/bin/sh\nexec svlog s100000000 /var/log/app\n",
-        0o755,
-    );
-    let run = sb.init().spawn();
-    let lines = |sb: &Sandbox| {
-        sb.read("var/log/app/current")
-            .map(|c| c.lines().count())
-            .unwrap_or(0)
-    };
+    let run = with_svlog_logger(&sb, "app");
+    let lines = |sb: &Sandbox| log_lines(sb, "app");
     for round in 0..3 {
         let seen = lines(&sb);
         assert!(
