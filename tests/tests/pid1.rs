@@ -240,3 +240,30 @@ sleep 0.5
     assert_eq!(out.code, 9, "{}", out.stderr);
     assert!(out.stdout.contains("zombies=0"), "{}", out.stdout);
 }
+
+/// HUP and QUIT start stage 3 like TERM (CMD then gets SIGTERM).
+#[test]
+fn hup_and_quit_stop_the_container() {
+    let Some(sb) = sandbox("hup_quit") else {
+        return;
+    };
+    for sig in [Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGINT] {
+        let run = sb
+            .init()
+            .args(&[
+                "sh",
+                "-c",
+                "trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.02; done",
+            ])
+            .spawn();
+        assert!(run.wait_output("ready", T));
+        run.signal(sig);
+        let out = run.wait(T);
+        assert_eq!(out.code, 0, "{sig}: {}", out.stderr);
+        assert!(
+            out.stdout.contains("got-term"),
+            "{sig}: CMD got SIGTERM in stage 3: {}",
+            out.stdout
+        );
+    }
+}

@@ -535,3 +535,19 @@ fn run_custos_owned_by_another_user_is_refused() {
     );
     assert!(sb.read("tmp/started").is_none());
 }
+
+#[test]
+fn cmd_arg0_and_workdir() {
+    let Some(sb) = sandbox("arg0_workdir") else {
+        return;
+    };
+    sb.mkdir("srv/app");
+    let out = sb
+        .init()
+        .workdir("/srv/app")
+        .env("CUSTOS_CMD_ARG0", "/bin/sh -c")
+        .args(&["echo \"$0 $(pwd)\"", "from-arg0"])
+        .run(T);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "from-arg0 /srv/app\n", "{}", out.stderr);
+}
