@@ -638,23 +638,26 @@ fn log_pipe_loses_nothing_across_restarts() {
         &sb,
         "app",
         "i=$(cat /tmp/n 2>/dev/null || echo 0)\nstop=\ntrap 'stop=1' TERM\n\
-         while [ $i -lt 100000 ] && [ -z \"$stop\" ]; do\n  if echo \"line-$((i+1))\"; then i=$((i+1)); fi\ndone\n\
+         while [ $i -lt 100000 ] && [ -z \"$stop\" ]; do\n  if echo \"line-$((i+1))\"; then i=$((i+1)); fi\n  \
+         [ $((i % 2000)) = 0 ] && sleep 0.02\ndone\n\
          echo $i > /tmp/n.new && mv /tmp/n.new /tmp/n\n[ -n \"$stop\" ] && exit 0\nexec sleep 1000",
     );
     let run = with_svlog_logger(&sb, "app");
+    // the writer paces itself (a short pause every 2000 lines) so the restarts fall while
+    // lines flow; should it finish early anyway, the restarts still happen and count
+    let finished = |sb: &Sandbox| sb.read("tmp/n").as_deref() == Some("100000\n");
     let lines = |sb: &Sandbox| log_lines(sb, "app");
     for round in 0..5 {
         let seen = lines(&sb);
         assert!(
-            wait_until(T, || lines(&sb) > seen),
+            wait_until(T, || lines(&sb) > seen || finished(&sb)),
             "round {round}: no progress; {}",
             run.stderr()
         );
         assert_eq!(run.exec(&["svctl", "restart", "app"]).code, 0);
         let seen = lines(&sb);
         assert!(
-            wait_until(T, || lines(&sb) > seen
-                || sb.read("tmp/n").as_deref() == Some("100000\n")),
+            wait_until(T, || lines(&sb) > seen || finished(&sb)),
             "{}",
             run.stderr()
         );
