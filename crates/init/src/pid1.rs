@@ -25,6 +25,8 @@ pub struct Init {
     pub cmd_result: Option<Termination>,
     /// CMD ended because stage 3 stopped it (not on its own).
     pub cmd_stopped_by_us: bool,
+    /// CMD is waiting for the services to be ready (stage 2, step 4).
+    pub waiting_for_services: bool,
     /// Stage 3 was asked for (signal, CMD exit, halt, essential, stage-2 failure).
     pub stop_requested: bool,
     pub in_stage3: bool,
@@ -53,6 +55,7 @@ impl Init {
             cmd: None,
             cmd_result: None,
             cmd_stopped_by_us: false,
+            waiting_for_services: false,
             stop_requested: false,
             in_stage3: false,
             hurry: false,
@@ -84,11 +87,12 @@ impl Init {
         if !batch.control.is_empty() {
             status_changed = self.on_control(batch.control);
         }
-        if status_changed {
+        // statuses matter only while a service is held behind its dependencies or CMD waits
+        // for readiness: otherwise PID 1 does not read N status files per change
+        let interested = self.waiting_for_services || self.tree.has_held();
+        if status_changed && interested && !self.in_stage3 && !self.stop_requested {
             self.tree.refresh();
-            if !self.in_stage3 && !self.stop_requested {
-                self.tree.release_held();
-            }
+            self.tree.release_held();
         }
     }
 

@@ -23,7 +23,9 @@ pub fn run(init: &mut Init, cmd: Vec<OsString>) {
     }
     info!("stage 2 done");
     if !cmd.is_empty() {
+        init.waiting_for_services = true;
         wait_for_services(init);
+        init.waiting_for_services = false;
         if !init.stop_requested {
             start_cmd(init, cmd);
         }

@@ -369,6 +369,13 @@ impl Tree {
             .any(|s| s.name == name && s.status.is_some_and(|st| st.is_ready()))
     }
 
+    /// Whether a service still waits for its dependencies to be ready.
+    pub fn has_held(&self) -> bool {
+        self.services
+            .iter()
+            .any(|s| s.held && !s.up_sent && !s.stopping && !s.def.down && s.supervise.is_some())
+    }
+
     /// Tells every held service whose dependencies are all ready to go up.
     pub fn release_held(&mut self) {
         for i in 0..self.services.len() {
