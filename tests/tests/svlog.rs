@@ -381,9 +381,13 @@ fn an_existing_directory_is_resumed() {
     assert_ok(&run(&[d], b"new1\n"));
     assert_eq!(read(&dir.join("current")), "old1\nold2\nnew1\n");
     assert_eq!(log_files(&dir).len(), 1, "no rotation yet");
-    // a current left without its last newline (a killed writer) gets one
-    write_file(&dir.join("current"), "a\nhalf", 0o644);
-    assert_ok(&run(&[d], b"b\n"));
+    // a current left with the start of a line (a logger killed mid-write; the whole line is
+    // still in the pipe and comes again) loses the fragment: no cut line stays in the log
+    write_file(&dir.join("current"), "a\nha", 0o644);
+    assert_ok(&run(&[d], b"half\nb\n"));
+    assert_eq!(read(&dir.join("current")), "a\nhalf\nb\n");
+    write_file(&dir.join("current"), "no newline at all", 0o644);
+    assert_ok(&run(&[d], b"a\nhalf\nb\n"));
     assert_eq!(read(&dir.join("current")), "a\nhalf\nb\n");
     // its size counts: 9 bytes there, 5 more would pass s12
     assert_ok(&run(&["s12", d], b"next\n"));

@@ -53,7 +53,7 @@ pub struct LogDir {
 impl LogDir {
     /// Creates the directory if needed (with its parents), takes its lock and opens `current`
     /// for appending. An existing `current` is resumed: its size counts, and a last line
-    /// without its newline (a logger killed in the middle of a write) gets one.
+    /// without its newline (a logger killed in the middle of a write) is cut off.
     pub fn open(path: &Path, keep: u32, max_size: u64) -> Result<LogDir> {
         let shown = path.display();
         std::fs::DirBuilder::new()
@@ -133,15 +133,15 @@ impl LogDir {
             .map_err(|e| Failure::io(what("stat"), &e))?
             .len();
         if size > 0 {
-            let mut last = [0u8; 1];
-            file.seek(SeekFrom::Start(size - 1))
-                .map_err(|e| Failure::io(what("seek"), &e))?;
-            file.read_exact(&mut last)
-                .map_err(|e| Failure::io(what("read"), &e))?;
-            if last[0] != b'\n' {
-                file.write_all(b"\n")
-                    .map_err(|e| Failure::io(what("write to"), &e))?;
-                size += 1;
+            // a logger killed in the middle of a write leaves the start of a line behind. That
+            // line is still in the input pipe (bytes leave it only once written whole), so the
+            // next logger writes it again: the fragment goes, and no cut line stays in the log
+            let keep =
+                complete_lines_len(&mut file, size).map_err(|e| Failure::io(what("read"), &e))?;
+            if keep < size {
+                file.set_len(keep)
+                    .map_err(|e| Failure::io(what("truncate"), &e))?;
+                size = keep;
             }
         }
         self.current = Some(file);
@@ -284,6 +284,23 @@ fn parse_archive_stamp(name: &str) -> Option<Timestamp> {
         secs: label as i64 - offset,
         nanos: nanos.min(999_999_999),
     })
+}
+
+/// The length of `file` up to and including its last newline (0 when it has none).
+fn complete_lines_len(file: &mut File, size: u64) -> std::io::Result<u64> {
+    let mut end = size;
+    let mut buf = [0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }
 
 #[cfg(test)]
