@@ -47,7 +47,16 @@ fn log_lines(sb: &Sandbox, name: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// The service's state, or "none" while /init has not set its live folder up yet (tests poll
+/// this from the moment /init starts).
 fn state(run: &Running, name: &str) -> String {
+    if run
+        .exec(&["test", "-d", &format!("/run/service/{name}/supervise")])
+        .code
+        != 0
+    {
+        return "none".to_string();
+    }
     status(run, name)["state"]
         .as_str()
         .unwrap_or("none")
