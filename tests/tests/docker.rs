@@ -141,7 +141,8 @@ fn stop_follows_grace_times_when_cmd_ignores_term() {
     assert_eq!(exit_code(&c), 137, "CMD killed by SIGKILL: {:?}", c.logs());
     eprintln!("stop_follows_grace_times: docker stop took {took:?}, init exited after {init:?}");
     // docker's own part (signal delivery, then tearing the container down) is ~100-150 ms
-    // here: init's exit is held to 1500 ms ± 200 ms, docker's return to at most 300 ms later
+    // here, with spikes past 350 ms: init's exit is held to 1500 ms ± 200 ms, docker's return
+    // only to well before its own 30 s timeout (at most 1 s after init)
     let (low, high) = (Duration::from_millis(1300), Duration::from_millis(1700));
     match init {
         Some(init) => {
@@ -150,12 +151,12 @@ fn stop_follows_grace_times_when_cmd_ignores_term() {
                 "init exited {init:?} after docker stop, expected 1000 ms + 500 ms ± 200 ms"
             );
             assert!(
-                took <= init + Duration::from_millis(300),
+                took <= init + Duration::from_millis(1000),
                 "docker stop took {took:?}, init was gone after {init:?}"
             );
         }
         None => assert!(
-            took >= low && took <= high + Duration::from_millis(300),
+            took >= low && took <= high + Duration::from_millis(1000),
             "docker stop -t 30 took {took:?}, expected 1000 ms + 500 ms ± 200 ms (+ docker's part)"
         ),
     }
