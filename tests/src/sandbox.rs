@@ -931,6 +931,18 @@ impl Running {
 
     fn kill_now(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // unshare's --kill-child does not outlive a change of user (the kernel clears the
+            // parent-death signal on setuid), so the namespace's PID 1 is killed by hand: with it
+            // goes every process of the namespace
+            let u = child.id();
+            let children =
+                std::fs::read_to_string(format!("/proc/{u}/task/{u}/children")).unwrap_or_default();
+            for pid in children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+            {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
